@@ -1,0 +1,8 @@
+"""The ``waders`` command-line interface: the umbrella command and shared options."""
+
+from __future__ import annotations
+
+from .main import cli, main
+from .options import config_options, describe_process, list_processes_text, load_cli_config
+
+__all__ = ["cli", "config_options", "describe_process", "list_processes_text", "load_cli_config", "main"]
