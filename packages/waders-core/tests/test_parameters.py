@@ -80,6 +80,8 @@ def test_per_amplifier_values():
     with pytest.raises(ConfigError, match=r"no value for amplifier 'EXT1' \(given for: L, U\)"):
         p.value_for("gain", "EXT1")
     assert p.value_for("gain", "EXT1", default=1.0) == 1.0
+    # an amplifier known under several names (CCD_A is pysimdamicm's EXT1) finds its value
+    assert p.value_for("gain", ("CCD_A", "U")) == pytest.approx(10.7)
     with pytest.raises(ConfigError, match=r"Example\.n_peaks\.U"):
         Example.from_mapping({"n_peaks": {"L": 3, "U": 0}})
 

@@ -51,6 +51,9 @@ class AmplifierGeometry:
         of a multi-extension file), used for output coordinates.
     extension : int or str, optional
         FITS extension the amplifier was read from.
+    aliases : tuple of str
+        Other names of the amplifier accepted in per-amplifier parameters (e.g. pysimdamicm's
+        ``"EXT1"`` for the first extension of a multi-extension file).
     """
 
     name: str
@@ -66,6 +69,12 @@ class AmplifierGeometry:
     col_offset: int = 0
     row_offset: int = 0
     extension: int | str | None = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The name followed by the aliases."""
+        return (self.name, *self.aliases)
 
     def __post_init__(self) -> None:
         if self.nrows <= 0 or self.ncols <= 0:
@@ -205,12 +214,16 @@ class ImageGeometry:
 
     def describe(self) -> dict[str, object]:
         """Return a JSON-compatible summary (used by ``waders info``)."""
+
+        def seconds(value: float) -> float | None:
+            return None if value != value else value  # NaN -> null in JSON
+
         return {
             "layout": self.layout,
-            "nskips": self.nskips,
+            "nskips": self.nskips_averaged if self.averaged else self.nskips,
             "averaged": self.averaged,
-            "exposure_s": self.exposure_time,
-            "read_time_s": self.read_time,
+            "exposure_s": seconds(self.exposure_time),
+            "read_time_s": seconds(self.read_time),
             "amplifiers": [
                 {
                     "name": g.name,

@@ -84,6 +84,11 @@ class Amplifier:
         """Amplifier name."""
         return self.geometry.name
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Amplifier name and aliases (for per-amplifier parameters)."""
+        return self.geometry.names
+
     def has(self, name: str) -> bool:
         """Return True if the product ``name`` (or ``"raw"``) is available."""
         return (name == RAW and self.raw is not None) or name in self.products

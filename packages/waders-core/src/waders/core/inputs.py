@@ -94,6 +94,10 @@ class ConventionInput(Configurable):
     ampl = Param("AMPL", doc="keyword of the amplifiers used ('L', 'U', 'UL')")
     exposure_time = Param("MEXP", doc="keyword of the exposure time")
     read_time = Param("MREAD", doc="keyword of the readout time")
+    exposure_time_unit = Param(
+        None, Optional(Str()), doc="unit of the exposure-time keyword; null = ms for MEXP, s otherwise"
+    )
+    read_time_unit = Param(None, Optional(Str()), doc="unit of the read-time keyword; null = ms for MREAD, s otherwise")
     ampdir = Param("VCKDIRN", doc="keyword of the vertical clock direction")
     itgtime = Param("ITGTIME", doc="keyword of the integration time")
 

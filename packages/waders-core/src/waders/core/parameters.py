@@ -14,7 +14,7 @@ Reading an instance attribute returns the value in internal units.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import Any, ClassVar
@@ -208,23 +208,32 @@ class Configurable:
             clone._set(key, value)
         return clone
 
-    def value_for(self, name: str, amplifier: str, default: Any = ...) -> Any:
+    def value_for(self, name: str, amplifier: str | Sequence[str], default: Any = ...) -> Any:
         """Return the value of a per-amplifier parameter for one amplifier.
 
-        A scalar applies to every amplifier.  A mapping without the amplifier
-        returns ``default`` if given, else raises :class:`ConfigError`.
+        Parameters
+        ----------
+        name : str
+            Parameter name.
+        amplifier : str or sequence of str
+            Amplifier name, or its name and aliases (the first one found is used).
+        default : object, optional
+            Returned when a per-amplifier mapping has no entry for the amplifier;
+            without it a missing entry raises :class:`ConfigError`.
         """
         value = self._values[name]
         if not isinstance(value, dict) or not self._params[name].per_amplifier:
             return value
-        if amplifier in value:
-            return value[amplifier]
+        names = (amplifier,) if isinstance(amplifier, str) else tuple(amplifier)
+        for candidate in names:
+            if candidate in value:
+                return value[candidate]
         if default is not ...:
             return default
         given = ", ".join(value) or "none"
         raise ConfigError(
-            f"{self.label()}.{name} has no value for amplifier '{amplifier}' (given for: {given})",
-            hint=f'add "{amplifier}": ... to {name}',
+            f"{self.label()}.{name} has no value for amplifier '{names[0]}' (given for: {given})",
+            hint=f'add "{names[0]}": ... to {name}',
         )
 
     def to_dict(self) -> dict[str, Any]:

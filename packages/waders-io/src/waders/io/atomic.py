@@ -1,0 +1,54 @@
+"""Atomic file output: write to a temporary file in the target directory, then rename.
+
+An interrupted run (crash, kill, full disk) never leaves a truncated file under the
+final name: either the old file (if any) or the complete new one is there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from waders.core.errors import InputFileError
+
+__all__ = ["atomic_path"]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, *, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it to ``path`` on success.
+
+    Parameters
+    ----------
+    path : path
+        Final file name.  Its directory is created if needed.
+    suffix : str, optional
+        Suffix of the temporary file (default: the final suffix, so that libraries
+        that look at it, e.g. for compression, behave the same).
+
+    Raises
+    ------
+    InputFileError
+        If the directory cannot be created or written.
+    """
+    final = Path(path)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            dir=final.parent, prefix=f".{final.name}.", suffix=suffix if suffix is not None else final.suffix + ".tmp"
+        )
+    except OSError as err:
+        raise InputFileError(f"cannot write {final}: {err.strerror}", hint="check the output directory") from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()  # writers such as astropy refuse to overwrite; they create the file themselves
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise

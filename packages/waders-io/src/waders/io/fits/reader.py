@@ -1,0 +1,295 @@
+"""Read skipper-CCD FITS files into :class:`~waders.core.image.SkipperImage`.
+
+Supported inputs:
+
+* **raw multi-skip images** (one or two amplifiers per HDU, any binning, polarity
+  inversion, the Leach first-column fix), read lazily by row blocks;
+* **averaged images**, including **multi-extension files with one amplifier per
+  extension** (the DAMIC-M ACM ``.fz`` files, compressed with fpack; the SENSEI LTA
+  files, whose first amplifier is in the primary HDU and whose header values are strings).
+
+The run header and the geometry are read once, here, and exposed on the container
+(``image.header``, ``image.geometry``, ``image.meta``); processes never re-parse them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from waders.core.errors import InputFileError
+from waders.core.geometry import ImageGeometry
+from waders.core.image import Amplifier, SkipperImage
+from waders.core.inputs import InputConfig
+
+from .header import HeaderInfo, parse_header
+from .layout import split_geometries
+from .raw import FitsRawSamples, RowSource
+
+__all__ = ["FITS_SUFFIXES", "read_image"]
+
+log = logging.getLogger(__name__)
+
+#: File name endings read as FITS.
+FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fz", ".fits.fz", ".fits.gz", ".fits.bz2")
+_STRUCTURAL = {"SIMPLE", "XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "PCOUNT", "GCOUNT", "EXTEND"}
+_STRUCTURAL_PREFIXES = ("ZNAXIS", "ZTILE", "ZNAME", "ZVAL", "ZBITPIX", "ZCMPTYPE", "ZQUANTIZ", "ZDITHER", "ZIMAGE")
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputFileError(f"{path}: is a directory, not a FITS file")
+    if not os.access(path, os.R_OK):
+        raise InputFileError(f"{path}: permission denied")
+
+
+def _header_dict(header: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in header.items():
+        if key in ("COMMENT", "HISTORY", "") or key in _STRUCTURAL or key.startswith(_STRUCTURAL_PREFIXES):
+            continue
+        out[key] = value
+    return out
+
+
+def _open(path: Path) -> Any:
+    from astropy.io import fits
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            hdul = fits.open(path, memmap=True, lazy_load_hdus=False)
+    except (OSError, ValueError, TypeError, IndexError) as err:
+        text = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if "truncated" in text.lower() or "end of file" in text.lower():
+            raise InputFileError(f"{path}: truncated FITS file ({text})", hint="copy the file again") from None
+        raise InputFileError(f"{path}: not a readable FITS file ({text})") from None
+    if caught:
+        hdul.close()
+        text = str(caught[0].message).splitlines()[0]
+        raise InputFileError(f"{path}: corrupt or truncated FITS file ({text})", hint="copy the file again")
+    return hdul
+
+
+def _data_hdus(hdul: Any, image_cfg: Any, path: Path) -> list[int]:
+    def resolve(ext: Any) -> int:
+        try:
+            return hdul.index_of(ext)
+        except (KeyError, IndexError):
+            names = [h.name or str(i) for i, h in enumerate(hdul)]
+            raise InputFileError(f"{path}: no HDU {ext!r} (HDUs: {', '.join(names)})") from None
+
+    requested = image_cfg.extensions
+    if requested is None:
+        indices = [i for i, hdu in enumerate(hdul) if hdu.is_image and hdu.header.get("NAXIS", 0) == 2]
+        if not indices:
+            raise InputFileError(f"{path}: no 2-D image in any HDU")
+        return indices
+    indices = [resolve(ext) for ext in (requested if isinstance(requested, list) else [requested])]
+    for index in indices:
+        hdu = hdul[index]
+        if not hdu.is_image or hdu.header.get("NAXIS", 0) != 2:
+            raise InputFileError(
+                f"{path}: HDU {index} holds no 2-D image",
+                hint="set input.image.extensions to the HDUs with data (null = all)",
+            )
+    return indices
+
+
+def _run_header(hdul: Any, data_index: int, image_cfg: Any, path: Path) -> dict[str, Any]:
+    """Return the merged header: the run header (``ext_header``, else the primary HDU) then the data HDU's own cards."""
+    merged: dict[str, Any] = {}
+    if image_cfg.ext_header is not None:
+        try:
+            merged.update(_header_dict(hdul[image_cfg.ext_header].header))
+        except (KeyError, IndexError):
+            raise InputFileError(f"{path}: no HDU {image_cfg.ext_header!r} for input.image.ext_header") from None
+    elif data_index != 0:
+        merged.update(_header_dict(hdul[0].header))
+    merged.update(_header_dict(hdul[data_index].header))
+    return merged
+
+
+def _is_raw(info: HeaderInfo, naxis1: int, image_cfg: Any, path: Path, keyword: str) -> bool:
+    nskips = info.nskips
+    if image_cfg.skip_image is False or info.averaged_flag:
+        return False
+    if nskips is None:
+        if image_cfg.skip_image:
+            raise InputFileError(
+                f"{path}: no skip-count keyword (tried {keyword})",
+                hint="set input.convention.Nskips to the keyword your DAQ writes, or skip_image: false",
+            )
+        return False
+    if nskips <= 1:
+        return False
+    if info.pixel_cols is not None:
+        if naxis1 == info.pixel_cols * nskips:
+            return True
+        if naxis1 == info.pixel_cols and not image_cfg.skip_image:
+            return False
+    if naxis1 % nskips:
+        raise InputFileError(
+            f"{path}: NAXIS1={naxis1} is not divisible by the skip count {info.nskips_keyword}={nskips}",
+            hint="check input.convention.Nskips, or set input.image.skip_image: false for an averaged image",
+        )
+    return True
+
+
+def _memmap_info(hdu: Any, path: Path) -> tuple[int, str, float, float] | None:
+    """(offset, dtype, bscale, bzero) for uncompressed data stored contiguously, else None."""
+    from astropy.io import fits
+
+    if isinstance(hdu, fits.CompImageHDU) or "BLANK" in hdu.header:
+        return None
+    bitpix = hdu.header["BITPIX"]
+    dtype = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}[bitpix]
+    offset = hdu.fileinfo()["datLoc"]
+    size = abs(bitpix) // 8 * hdu.header["NAXIS1"] * hdu.header["NAXIS2"]
+    if path.suffix in (".gz", ".bz2", ".zip") or offset + size > path.stat().st_size:
+        if offset + size > path.stat().st_size:
+            raise InputFileError(
+                f"{path}: truncated FITS file: HDU {hdu.name or 0} needs {offset + size} bytes, "
+                f"the file has {path.stat().st_size}",
+                hint="copy the file again",
+            )
+        return None
+    return offset, dtype, float(hdu.header.get("BSCALE", 1.0)), float(hdu.header.get("BZERO", 0.0))
+
+
+def _averaged_data(hdu: Any, path: Path) -> np.ndarray:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            return np.asarray(hdu.data, dtype=np.float64)
+    except (OSError, ValueError, TypeError, Warning) as err:
+        raise InputFileError(f"{path}: cannot read the data of HDU {hdu.name or 0} ({err})") from None
+
+
+def read_image(
+    path: str | Path,
+    config: InputConfig | Mapping[str, Any] | None = None,
+    *,
+    lazy: bool | None = None,
+    lazy_threshold_bytes: int = 1 << 30,
+) -> SkipperImage:
+    """Read a skipper-CCD FITS file.
+
+    Parameters
+    ----------
+    path : path
+        FITS file (``.fits``, ``.fz``, ...).
+    config : InputConfig or mapping, optional
+        The ``input`` section of an analysis configuration (which HDUs, header
+        conventions, geometry, corrections); default: detect everything.
+    lazy : bool, optional
+        Keep raw samples on disk and read them by row blocks; default: only when the
+        raw data exceed ``lazy_threshold_bytes`` (as float64) or a correction needs it.
+    lazy_threshold_bytes : int
+        Size above which raw samples are not loaded into memory.
+
+    Returns
+    -------
+    SkipperImage
+        Raw images carry ``amplifier.raw`` (rows, cols, skips); averaged images carry
+        the product ``"mean_compressed"``.
+
+    Raises
+    ------
+    InputFileError
+        Missing, unreadable, truncated or inconsistent files, with the reason.
+    """
+    path = Path(path)
+    _check_path(path)
+    if not isinstance(config, InputConfig):
+        config = InputConfig.from_mapping(config)
+    image_cfg = config.image
+    hdul = _open(path)
+    try:
+        indices = _data_hdus(hdul, image_cfg, path)
+        multi = len(indices) > 1
+        amplifiers: dict[str, Amplifier] = {}
+        run_header: dict[str, Any] = {}
+        infos: list[HeaderInfo] = []
+        raw_flags: list[bool] = []
+        for index in indices:
+            hdu = hdul[index]
+            header = _run_header(hdul, index, image_cfg, path)
+            run_header = run_header or header
+            info = parse_header(header, config, str(path))
+            nrows, naxis1 = int(hdu.header["NAXIS2"]), int(hdu.header["NAXIS1"])
+            keyword = config.convention.Nskips or "NDCMS, NDCM, NSAMP"
+            raw = _is_raw(info, naxis1, image_cfg, path, keyword)
+            ncols = naxis1 // info.nskips if raw and info.nskips else naxis1
+            extname = (hdu.name or "").strip()
+            base = extname if extname and extname != "PRIMARY" else f"EXT{index}"
+            aliases = (f"EXT{index}",) if base != f"EXT{index}" else ()
+            geometries = split_geometries(
+                nrows=nrows,
+                ncols=ncols,
+                info=info,
+                image_cfg=image_cfg,
+                header=header,
+                base_name=base,
+                aliases=aliases,
+                extension=index,
+                multi_hdu=multi,
+                source=str(path),
+            )
+            amp_header = _header_dict(hdu.header)
+            if raw:
+                source = RowSource(
+                    path,
+                    index,
+                    (nrows, naxis1),
+                    memmap_info=_memmap_info(hdu, path),
+                    leach=(info.ampl or "UL") if image_cfg.correct_leach_bug else None,
+                    invert=image_cfg.correct_polarity,
+                )
+                samples = [
+                    FitsRawSamples(source, g.col_offset, g.ncols, int(info.nskips or 1), mirrored=g.mirrored)
+                    for g in geometries
+                ]
+                total = sum(s.nbytes for s in samples)
+                keep_lazy = lazy if lazy is not None else total > lazy_threshold_bytes
+                for geometry, sample in zip(geometries, samples, strict=True):
+                    data = sample if keep_lazy else np.asarray(sample)
+                    amplifiers[geometry.name] = Amplifier(geometry, raw=data, header=amp_header)
+            else:
+                data = _averaged_data(hdu, path)
+                if image_cfg.correct_polarity:
+                    data = float(np.max(data)) - data
+                for geometry in geometries:
+                    block = data[:, geometry.col_offset : geometry.col_offset + geometry.ncols]
+                    amp = Amplifier(geometry, header=amp_header)
+                    amp.set("mean_compressed", geometry.to_file_layout(block).copy())
+                    amplifiers[geometry.name] = amp
+            infos.append(info)
+            raw_flags.append(raw)
+        if len(set(raw_flags)) > 1:
+            raise InputFileError(f"{path}: mixes raw and averaged HDUs", hint="select HDUs with input.image.extensions")
+    finally:
+        hdul.close()
+    info = infos[0]
+    layout = "multi-extension" if multi else ("two-amplifier" if len(amplifiers) == 2 else "single")
+    geometry = ImageGeometry(
+        {name: amp.geometry for name, amp in amplifiers.items()},
+        nskips=int(info.nskips or 1) if raw_flags[0] else 1,
+        averaged=not raw_flags[0],
+        nskips_averaged=int(info.nskips or 1),
+        exposure_time=info.exposure_time,
+        read_time=info.read_time,
+        layout=layout,
+        extra={"daq": info.daq, "skip_keyword": info.nskips_keyword},
+    )
+    meta = {"file": path.name, **info.times}
+    log.info("%s: %s, %d amplifier(s), %s", path.name, layout, len(amplifiers), "raw" if raw_flags[0] else "averaged")
+    return SkipperImage(amplifiers, geometry, header=run_header, source=path, meta=meta)

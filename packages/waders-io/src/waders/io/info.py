@@ -1,0 +1,116 @@
+"""Describe a file: what ``waders info`` prints.
+
+For FITS images: per amplifier its name, size, skips, whether it is averaged, the
+prescan and overscan widths, the binning, and the exposure.  For ROOT files: the
+trees with their entries and branches.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from waders.core.errors import InputFileError
+from waders.core.inputs import InputConfig
+
+from .fits.reader import read_image
+
+__all__ = ["describe", "describe_fits", "format_description"]
+
+_ROOT_SUFFIXES = (".root",)
+
+
+def describe_fits(path: str | Path, config: InputConfig | None = None) -> dict[str, Any]:
+    """Describe a FITS skipper image (keys ``format``, ``layout``, ``amplifiers``, ...)."""
+    image = read_image(path, config, lazy=True)
+    description = image.geometry.describe()
+    return {
+        "path": str(path),
+        "format": "fits",
+        **description,
+        "daq": image.geometry.extra.get("daq"),
+        "skip_keyword": image.geometry.extra.get("skip_keyword"),
+        "times": {k: v for k, v in image.meta.items() if k != "file"},
+    }
+
+
+def _is_root(path: Path) -> bool:
+    if path.suffix.lower() in _ROOT_SUFFIXES:
+        return True
+    try:
+        with path.open("rb") as handle:
+            return handle.read(4) == b"root"
+    except OSError:
+        return False
+
+
+def describe(path: str | Path, config: InputConfig | None = None) -> dict[str, Any]:
+    """Describe a FITS or ROOT file.
+
+    Raises
+    ------
+    InputFileError
+        If the file is missing or neither a readable FITS nor ROOT file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file")
+    if _is_root(path):
+        from .root import describe_root
+
+        return {"path": str(path), **describe_root(path)}
+    return describe_fits(path, config)
+
+
+def _seconds(value: Any) -> str:
+    return "unknown" if value is None or value != value else f"{value:g} s"
+
+
+def format_description(info: dict[str, Any]) -> str:
+    """Human-readable text of :func:`describe`'s result."""
+    lines = []
+    if info["format"] == "fits":
+        kind = (
+            f"averaged over {info['amplifiers'][0]['nskips']} skips"
+            if info["averaged"]
+            else f"raw, {info['nskips']} skips"
+        )
+        lines.append(
+            f"{info['path']}: FITS, {info['layout']}, {kind}, exposure {_seconds(info['exposure_s'])}, "
+            f"read time {_seconds(info['read_time_s'])}, DAQ {info.get('daq') or 'unknown'}"
+        )
+        header = (
+            "amplifier",
+            "ext",
+            "rows",
+            "cols",
+            "skips",
+            "prescan",
+            "overscan",
+            "rows pre/post",
+            "binning",
+            "mirrored",
+        )
+        rows = [
+            (
+                a["name"],
+                str(a["extension"]),
+                str(a["nrows"]),
+                str(a["ncols"]),
+                str(a["nskips"]),
+                str(a["prescan_cols"]),
+                str(a["overscan_cols"]),
+                f"{a['prescan_rows']}/{a['overscan_rows']}",
+                f"{a['row_binning']}x{a['col_binning']}",
+                "yes" if a["mirrored"] else "no",
+            )
+            for a in info["amplifiers"]
+        ]
+        widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+        for row in (header, *rows):
+            lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    else:
+        lines.append(f"{info['path']}: ROOT, {len(info['trees'])} tree(s)")
+        for tree in info["trees"]:
+            lines.append(f"  {tree['name']}: {tree['entries']} entries; branches: {', '.join(tree['branches'])}")
+    return "\n".join(lines)

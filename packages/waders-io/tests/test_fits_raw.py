@@ -1,0 +1,168 @@
+"""Raw multi-skip FITS images: layouts, round trips, corrections and streaming."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from waders.core.inputs import InputConfig
+from waders.io import read_image, reduce_skips, write_raw_image
+from waders.io.fits.raw import FitsRawSamples, RowSource
+from waders.io.synthetic import make_raw_image
+
+
+@pytest.mark.parametrize("amplifiers", [("L",), ("L", "U")])
+@pytest.mark.parametrize(("dtype", "binning"), [("float32", (1, 1)), ("int32", (2, 1)), ("uint16", (1, 3))])
+def test_raw_round_trip_is_exact(tmp_path, amplifiers, dtype, binning):
+    image, _ = make_raw_image(
+        amplifiers=amplifiers, nskips=5, dtype=dtype, row_binning=binning[0], col_binning=binning[1], seed=4
+    )
+    path = write_raw_image(tmp_path / "raw.fits", image, dtype=dtype)
+    for lazy in (False, True):
+        back = read_image(path, lazy=lazy)
+        assert list(back.amplifiers) == list(amplifiers)
+        assert back.geometry.nskips == 5
+        assert not back.geometry.averaged
+        for name in amplifiers:
+            expected = image[name]
+            got = back[name]
+            assert np.array_equal(np.asarray(got.raw), expected.raw.astype(np.float64))
+            g, e = got.geometry, expected.geometry
+            assert (g.nrows, g.ncols, g.prescan_cols, g.overscan_cols) == (
+                e.nrows,
+                e.ncols,
+                e.prescan_cols,
+                e.overscan_cols,
+            )
+            assert (g.row_binning, g.col_binning, g.mirrored) == (e.row_binning, e.col_binning, e.mirrored)
+            assert isinstance(got.raw, FitsRawSamples) == lazy
+
+
+def test_file_layout_of_two_amplifiers(tmp_path):
+    """raw[r, c*nskips + k]; the U half is mirrored and its sample stream reversed."""
+    image, _ = make_raw_image(amplifiers=("L", "U"), nrows=3, ncols=6, nskips=4, prescan=1, overscan=2, seed=1)
+    path = write_raw_image(tmp_path / "raw.fits", image, dtype="float64")
+    raw = fits.getdata(path)
+    assert raw.shape == (3, 2 * 6 * 4)
+    lower, upper = image["L"].raw, image["U"].raw
+    assert raw[1, 2 * 4 + 3] == lower[1, 2, 3]
+    # the last sample in the file is the first skip of U's first pixel read (its prescan)
+    assert raw[2, -1] == upper[2, 0, 0]
+    assert np.array_equal(raw[:, 24:][:, ::-1].reshape(3, 6, 4), upper)
+    header = fits.getheader(path)
+    assert (header["NDCMS"], header["AMPL"], header["WPRESCAN"]) == (4, "UL", 1)
+
+
+def test_polarity_inversion(tmp_path):
+    image, _ = make_raw_image(nskips=3, seed=2)
+    path = write_raw_image(tmp_path / "inv.fits", image, dtype="float64", invert_polarity=5e4)
+    config = InputConfig.from_mapping({"image": {"correct_polarity": True}})
+    for lazy in (False, True):
+        back = np.asarray(read_image(path, config, lazy=lazy)["L"].raw)
+        original = image["L"].raw
+        assert np.allclose(back, original - original.min(), atol=1e-9)
+
+
+def _leach_bug(clean: np.ndarray, two_halves: bool) -> np.ndarray:
+    """What the Leach/CCDDrone recorder writes for a clean image (inverse of the fix)."""
+    bugged = np.empty_like(clean)
+    width = clean.shape[1] // 2 if two_halves else clean.shape[1]
+    bugged[:, 2:width] = clean[:, : width - 2]
+    bugged[:, :2] = np.roll(clean[:, width - 2 : width], 1, axis=0)
+    if two_halves:
+        bugged[:, width:-2] = clean[:, width + 2 :]
+        bugged[:, -2:] = np.roll(clean[:, width : width + 2], 1, axis=0)
+    return bugged
+
+
+@pytest.mark.parametrize("ampl", ["L", "UL"])
+def test_leach_bug_correction(tmp_path, ampl):
+    rng = np.random.default_rng(3)
+    nrows, naxis1, nskips = 9, 2 * 8 * 3, 3
+    clean = rng.normal(1000, 5, (nrows, naxis1))
+    header = fits.Header({"NDCMS": nskips, "AMPL": ampl, "WPRESCAN": 1, "WCCDCOLS": 6 if ampl == "UL" else 14})
+    fits.PrimaryHDU(_leach_bug(clean, ampl == "UL"), header=header).writeto(tmp_path / "leach.fits")
+    config = InputConfig.from_mapping({"image": {"correct_leach_bug": True}})
+    expected = read_image_from_array(clean, nskips, ampl)
+    for lazy in (False, True):
+        image = read_image(tmp_path / "leach.fits", config, lazy=lazy)
+        for name, samples in expected.items():
+            raw = image[name].raw
+            got = np.concatenate([raw[a : a + 2] for a in range(0, nrows, 2)]) if lazy else raw  # odd block ends
+            assert np.allclose(got, samples)
+
+
+def read_image_from_array(clean: np.ndarray, nskips: int, ampl: str) -> dict[str, np.ndarray]:
+    if ampl == "UL":
+        half = clean.shape[1] // 2
+        return {
+            "L": clean[:, :half].reshape(clean.shape[0], -1, nskips),
+            "U": clean[:, half:][:, ::-1].reshape(clean.shape[0], -1, nskips),
+        }
+    return {"L": clean.reshape(clean.shape[0], -1, nskips)}
+
+
+def test_lazy_samples_behave_like_an_array(tmp_path):
+    image, _ = make_raw_image(nrows=12, nskips=4, seed=5)
+    back = read_image(write_raw_image(tmp_path / "r.fits", image), lazy=True)["L"].raw
+    expected = image["L"].raw.astype(np.float32).astype(np.float64)
+    assert back.shape == expected.shape
+    assert np.array_equal(back[3], expected[3])
+    assert np.array_equal(back[-1], expected[-1])
+    assert np.array_equal(back[2:7], expected[2:7])
+    assert np.array_equal(back[2:7, 1:3], expected[2:7, 1:3])
+    assert np.array_equal(back[::3], expected[::3])
+    with pytest.raises(IndexError):
+        back[12]
+
+
+@pytest.mark.parametrize("block_bytes", [1, 5000, 1 << 30])
+def test_reduce_skips_matches_numpy_for_any_block_size(tmp_path, block_bytes):
+    image, _ = make_raw_image(amplifiers=("L", "U"), nrows=11, nskips=9, seed=6)
+    lazy = read_image(write_raw_image(tmp_path / "r.fits", image, dtype="float64"), lazy=True)
+    result = reduce_skips(lazy, ["mean", "std", "median"], skips=(2, -1), block_bytes=block_bytes)
+    for name in ("L", "U"):
+        samples = image[name].raw[:, :, 2:]
+        assert np.allclose(result[name]["mean"], samples.mean(axis=2))
+        assert np.allclose(result[name]["std"], samples.std(axis=2))
+        assert np.allclose(result[name]["median"], np.median(samples, axis=2))
+    in_memory = reduce_skips(image, ["mean"], skips=(0, 4), block_bytes=block_bytes)
+    assert np.allclose(in_memory["U"]["mean"], image["U"].raw[:, :, :4].mean(axis=2))
+
+
+def test_reduce_skips_reads_bounded_row_blocks(tmp_path, monkeypatch):
+    image, _ = make_raw_image(amplifiers=("L", "U"), nrows=40, ncols=20, nskips=25, seed=7)
+    lazy = read_image(write_raw_image(tmp_path / "r.fits", image, dtype="float64"), lazy=True)
+    calls: list[tuple[int, int]] = []
+    original = RowSource.rows
+
+    def spy(self, start, stop):
+        calls.append((start, stop))
+        return original(self, start, stop)
+
+    monkeypatch.setattr(RowSource, "rows", spy)
+    block_bytes = 3 * 2 * 20 * 25 * 8  # three rows of both amplifiers
+    reduce_skips(lazy, ["mean"], block_bytes=block_bytes)
+    assert max(stop - start for start, stop in calls) == 3
+    assert sorted(calls)[0][0] == 0
+    assert sum(stop - start for start, stop in calls) == 40  # each row read once for both amplifiers
+
+
+@pytest.mark.parametrize(
+    ("skips", "message"),
+    [((5, 3), "skip range"), ((0, 100), "skip range"), ((20, -1), "skip range"), ((-1, None), "skip range")],
+)
+def test_bad_skip_ranges(skips, message):
+    from waders.core.errors import ConfigError
+
+    image, _ = make_raw_image(nskips=10)
+    with pytest.raises(ConfigError, match=message):
+        reduce_skips(image, ["mean"], skips=skips)
+
+
+def test_negative_end_means_up_to_the_last_skip():
+    image, _ = make_raw_image(nskips=10, seed=8)
+    for end in (-1, -10, None):
+        result = reduce_skips(image, ["mean"], skips=(3, end))
+        assert np.allclose(result["L"]["mean"], image["L"].raw[:, :, 3:].mean(axis=2))
