@@ -1,7 +1,10 @@
-"""The ``waders ana`` command: analysis of skipper-CCD images."""
+"""The ``waders ana`` command: analysis of skipper-CCD images (the successor of panaSKImg)."""
 
 from __future__ import annotations
 
+import json
+import sys
+from importlib.resources import files
 from pathlib import Path
 
 import click
@@ -10,9 +13,79 @@ from waders.core.cli import config_options, describe_process, list_processes_tex
 
 __all__ = ["ana"]
 
+#: panaSKImg shortcuts: option -> configuration key.
+_INPUT_SHORTCUTS = {
+    "skip_start": "input.image.id_skip_start",
+    "skip_end": "input.image.id_skip_end",
+    "row_start": "input.image.id_row_start",
+    "row_end": "input.image.id_row_end",
+    "col_start": "input.image.id_col_start",
+    "col_end": "input.image.id_col_end",
+}
 
-@click.command("ana", context_settings={"help_option_names": ["-h", "--help"]})
+
+def default_config() -> dict:
+    """The analysis configuration used without --json (shipped with waders-ana)."""
+    return json.loads(files("waders.ana").joinpath("data/default_analysis.json").read_text())
+
+
+def _shortcut_overrides(values: dict, extensions: tuple[str, ...], invert: bool) -> list[str]:
+    overrides = [f"{key}={values[name]}" for name, key in _INPUT_SHORTCUTS.items() if values.get(name) is not None]
+    if extensions:
+        parsed = [int(e) if e.isdigit() else e for e in extensions]
+        overrides.append(f"input.image.extensions={json.dumps(parsed if len(parsed) > 1 else parsed[0])}")
+    if invert:
+        overrides.append("input.image.correct_polarity=true")
+    if values.get("cal") is not None:
+        overrides += [f"FitDarkCurrentProcess.calibration={values['cal']}"]
+    if values.get("adu2e") is not None:
+        overrides.append(f"CalibrationProcess.gain={values['adu2e']}")
+    return overrides
+
+
+@click.command("ana", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.argument("inputs", nargs=-1)
 @config_options("analysis", sequence=True)
+@click.option(
+    "-o",
+    "--output",
+    "output_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    show_default=True,
+    help="Output directory (created if needed).",
+)
+@click.option(
+    "-e",
+    "--ext",
+    "extensions",
+    multiple=True,
+    metavar="HDU",
+    help="HDU index or name to read (repeatable; default: every image HDU).",
+)
+@click.option(
+    "--skip",
+    "skip",
+    multiple=True,
+    metavar="TEXT",
+    help="Leave out inputs whose name contains TEXT (repeatable; a .txt file lists several).",
+)
+@click.option("--save-img", is_flag=True, help="Write <stem>_waders.fits with the processed images.")
+@click.option("--save-plots", is_flag=True, help="Write PNG plots of every process under OUTPUT/plots/.")
+@click.option("--plot-format", type=click.Choice(["png", "pdf"]), default="png", show_default=True)
+@click.option("--skip-start", type=int, help="First skip used (input.image.id_skip_start).")
+@click.option("--skip-end", type=int, help="End of the skip range, exclusive; negative = all (id_skip_end).")
+@click.option("--row-start", type=int, help="First row used.")
+@click.option("--row-end", type=int, help="End of the row range (exclusive; negative = all).")
+@click.option("--col-start", type=int, help="First column used.")
+@click.option("--col-end", type=int, help="End of the column range (exclusive; negative = all).")
+@click.option("--cal", type=float, help="Gain guess of the dark-current fit (ADU/e-).")
+@click.option("--adu2e", type=float, help="Gain of CalibrationProcess for every amplifier (ADU/e-).")
+@click.option("--invert", is_flag=True, help="Invert the polarity of the images.")
+@click.option("--run", type=int, help="Run number (default: RUNID header keyword, else 0).")
+@click.option("--image", "image_id", type=int, help="Image number (default: last number in the file name).")
+@click.option("--ccd", type=int, help="CCD number (default: _ccdN in the file name, else 1).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random streams.")
 @click.option(
     "--list-processes",
     "list_processes",
@@ -24,19 +97,81 @@ __all__ = ["ana"]
 )
 @click.option("--check", is_flag=True, help="Validate the configuration, print the sequence and exit.")
 def ana(
+    inputs: tuple[str, ...],
     config_path: Path | None,
     sequence: str | None,
     overrides: tuple[str, ...],
+    output_dir: Path,
+    extensions: tuple[str, ...],
+    skip: tuple[str, ...],
+    save_img: bool,
+    save_plots: bool,
+    plot_format: str,
     list_processes: str | None,
     check: bool,
+    run: int | None,
+    image_id: int | None,
+    ccd: int | None,
+    seed: int,
+    invert: bool,
+    **shortcuts: float | int | None,
 ) -> None:
-    """Analyse skipper-CCD images (the successor of pysimdamicm's panaSKImg)."""
+    r"""Analyse skipper-CCD images: INPUTS are FITS files or quoted glob patterns.
+
+    \b
+    Examples:
+      waders ana -o out/ "data/*.fits"
+      waders ana --json img_5.json --save-img --save-plots avg_Image_5.fz
+      waders ana -s CompressSkipperProcess,PedestalSubtractionProcess \
+          --set PedestalSubtractionProcess.method=median x.fits
+    """
+    from .runner import AnalysisOptions, analyse_files, expand_inputs, require_inputs
+
     if list_processes is not None:
-        text = list_processes_text("ana") if list_processes == "*" else describe_process(list_processes)
-        click.echo(text)
+        click.echo(list_processes_text("ana") if list_processes == "*" else describe_process(list_processes))
         return
-    if not check:
+    all_overrides = _shortcut_overrides(shortcuts, extensions, invert) + list(overrides)
+    default = default_config() if config_path is None else None
+    config = load_cli_config("analysis", config_path, all_overrides, sequence, default=default)
+    if check:
+        click.echo("configuration is valid; sequence: " + (" -> ".join(config.names) or "(empty)"))
+        return
+    if not inputs:
         click.echo(click.get_current_context().get_help())
         return
-    config = load_cli_config("analysis", config_path, overrides, sequence, default={"process": {}})
-    click.echo("configuration is valid; sequence: " + (" -> ".join(config.names) or "(empty)"))
+    paths, unmatched = expand_inputs(inputs, skip)
+    require_inputs(paths, unmatched)
+    options = AnalysisOptions(
+        output_dir=output_dir,
+        save_images=save_img,
+        save_plots=save_plots,
+        plot_format=plot_format,
+        seed=seed,
+        run=run,
+        image=image_id,
+        ccd=ccd,
+    )
+    for pattern in unmatched:
+        click.echo(f"error: no file matches {pattern}", err=True)
+
+    def report(bar: object | None) -> object:
+        def progress(path: Path, error: str | None) -> None:
+            if error is not None:
+                click.echo(("\n" if bar is not None else "") + f"error: {error}", err=True)
+            if bar is not None:
+                bar.update(1)  # type: ignore[attr-defined]
+
+        return progress
+
+    if sys.stderr.isatty() and len(paths) > 1:
+        with click.progressbar(length=len(paths), label="analysing", file=sys.stderr, show_pos=True) as bar:
+            result = analyse_files(paths, config, options, progress=report(bar))
+    else:
+        result = analyse_files(paths, config, options, progress=report(None))
+    click.echo(f"analysed {len(result.outputs)} of {len(paths)} file(s) into {output_dir}")
+    for path, outputs in result.outputs.items():
+        click.echo(f"  {path}: " + ", ".join(f"{k} {v}" for k, v in outputs.items()))
+    if result.failures or unmatched:
+        failed = len(result.failures) + len(unmatched)
+        click.echo(f"{failed} input(s) failed (see the errors above)", err=True)
+        raise click.exceptions.Exit(2)

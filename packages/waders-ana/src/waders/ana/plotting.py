@@ -1,0 +1,93 @@
+"""Plots of waders-ana: one style, titled with the input and amplifier, axes with units.
+
+Processes draw only when asked (``save_plots``, set for all by ``waders ana
+--save-plots``) and write under ``<output_dir>/plots/``.  Images use a robust colour
+scale (percentiles), so a few bright pixels do not hide the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from waders.core.image import Amplifier, SkipperImage
+from waders.core.pipeline import RunContext
+
+__all__ = ["figure", "image_view", "plot_path", "wants_plots"]
+
+STYLE = {
+    "figure.figsize": (7.0, 4.5),
+    "figure.dpi": 100,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "legend.fontsize": 8,
+    "savefig.bbox": "tight",
+}
+
+
+def wants_plots(process: Any, context: RunContext | None) -> bool:
+    """True if a process should draw: its ``save_plots`` is set and there is an output directory."""
+    return bool(getattr(process, "save_plots", False) and context is not None and context.output_dir is not None)
+
+
+def plot_path(context: RunContext, image: SkipperImage, process: str, what: str, amplifier: Amplifier | None) -> Path:
+    """``<output>/plots/<stem>_<process>_<what>[_<amp>].<format>``."""
+    stem = image.meta.get("stem") or (image.source.name.split(".")[0] if image.source else "image")
+    fmt = context.options.get("plot_format", "png")
+    amp = f"_{amplifier.name}" if amplifier is not None else ""
+    directory = Path(context.output_dir or ".") / "plots"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / f"{stem}_{process}_{what}{amp}.{fmt}"
+
+
+@contextlib.contextmanager
+def figure(
+    context: RunContext,
+    image: SkipperImage,
+    process: str,
+    what: str,
+    amplifier: Amplifier | None = None,
+    *,
+    ncols: int = 1,
+    nrows: int = 1,
+    size: tuple[float, float] | None = None,
+) -> Iterator[tuple[Any, Any]]:
+    """Create a figure, yield ``(fig, axes)``, then save it atomically and close it."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from waders.io.atomic import atomic_path
+
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(nrows, ncols, figsize=size or STYLE["figure.figsize"], squeeze=True)
+        amp = f", amplifier {amplifier.name}" if amplifier is not None else ""
+        fig.suptitle(f"{image.label}{amp}: {process}", fontsize=10)
+        try:
+            yield fig, axes
+            path = plot_path(context, image, process, what, amplifier)
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format=path.suffix.lstrip("."))
+        finally:
+            plt.close(fig)
+
+
+def image_view(ax: Any, data: np.ndarray, *, label: str, percentiles: tuple[float, float] = (1, 99)) -> Any:
+    """Draw an image with a robust colour scale and a labelled colour bar."""
+    finite = data[np.isfinite(data)]
+    lo, hi = np.percentile(finite, percentiles) if finite.size else (0.0, 1.0)
+    if hi <= lo:
+        hi = lo + 1.0
+    shown = ax.imshow(data, origin="lower", aspect="auto", vmin=lo, vmax=hi, cmap="viridis", interpolation="nearest")
+    ax.set_xlabel("column (readout order)")
+    ax.set_ylabel("row")
+    ax.grid(False)
+    ax.figure.colorbar(shown, ax=ax, label=label)
+    return shown

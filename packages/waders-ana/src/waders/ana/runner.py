@@ -1,0 +1,254 @@
+"""Analyse files: read, run the configured processes, write the outputs.
+
+Per input ``<stem>`` it writes into the output directory:
+
+* ``<stem>.summary.json`` (always; see :mod:`waders.ana.summary`);
+* ``<stem>_clusters.root`` with ``clustersRec``, ``info`` and ``process_config`` when
+  ClusterFinder ran;
+* ``<stem>_waders.fits`` with the processed images when ``save_images`` is on;
+* PNG plots under ``plots/`` when plots are requested.
+
+A bad file does not stop a batch: it is reported and the others still run.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+
+from waders.core.config import Config
+from waders.core.errors import InputFileError, WadersError
+from waders.core.image import SkipperImage
+from waders.core.pipeline import Pipeline, RunContext
+from waders.core.versions import waders_versions
+from waders.io.atomic import atomic_path
+from waders.io.fits import read_image, write_processed
+
+from .summary import info_columns, process_config_columns, summarise
+
+__all__ = ["AnalysisOptions", "BatchResult", "analyse_file", "analyse_files", "expand_inputs", "output_stem"]
+
+log = logging.getLogger(__name__)
+
+_SUFFIXES = (".fits.fz", ".fits.gz", ".fits.bz2", ".fits", ".fz", ".fit", ".fts")
+
+
+@dataclass
+class AnalysisOptions:
+    """Options of an analysis run (command-line level, not process parameters)."""
+
+    output_dir: Path = Path(".")
+    save_images: bool = False
+    save_plots: bool = False
+    plot_format: str = "png"
+    seed: int | None = 0
+    run: int | None = None
+    image: int | None = None
+    ccd: int | None = None
+
+
+@dataclass
+class BatchResult:
+    """Outcome of a batch: the outputs per input and the failures."""
+
+    outputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when every input was analysed."""
+        return not self.failures
+
+
+def output_stem(path: Path) -> str:
+    """File name without its FITS suffixes (``img.fits.fz`` -> ``img``)."""
+    name = path.name
+    for suffix in _SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def expand_inputs(patterns: Sequence[str], skip: Sequence[str] = ()) -> tuple[list[Path], list[str]]:
+    """Expand files and quoted glob patterns; drop names containing a ``skip`` substring.
+
+    An item of ``skip`` ending in ``.txt`` is a file of further substrings, one per line.
+    Returns the files (sorted, unique) and the patterns that matched nothing.
+    """
+    substrings: list[str] = []
+    for item in skip:
+        if item.endswith(".txt") and Path(item).is_file():
+            substrings += [line.strip() for line in Path(item).read_text().splitlines() if line.strip()]
+        else:
+            substrings.append(item)
+    files: list[Path] = []
+    unmatched: list[str] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if not matches:
+            unmatched.append(pattern)
+        files += [Path(m) for m in matches]
+    kept = [f for f in dict.fromkeys(files) if not any(s in f.name for s in substrings)]
+    return kept, unmatched
+
+
+def _identify(image: SkipperImage, path: Path, options: AnalysisOptions, position: int) -> None:
+    """Run, image and CCD numbers: command line, then header, then file name (never random)."""
+    header = image.header
+    run = options.run if options.run is not None else header.get("RUNID", header.get("RUN"))
+    numbers = re.findall(r"\d+", output_stem(path))
+    image_id = options.image if options.image is not None else (int(numbers[-1]) if numbers else position)
+    ccd_match = re.search(r"_ccd(\d+)", path.name, re.IGNORECASE)
+    ccd = options.ccd if options.ccd is not None else (int(ccd_match.group(1)) if ccd_match else 1)
+    try:
+        run = int(run) if run is not None else 0
+    except (TypeError, ValueError):
+        run = 0
+    image.meta.update(run=run, image=image_id, ccd=ccd)
+
+
+def _ranges(config: Config) -> dict[str, tuple[int | None, int | None]]:
+    image = config.input.image if config.input else None
+    if image is None:
+        return {}
+    return {
+        axis: (getattr(image, f"id_{axis}_start"), getattr(image, f"id_{axis}_end")) for axis in ("skip", "row", "col")
+    }
+
+
+def _clusters_file(path: Path, image: SkipperImage, config: Config, versions: dict[str, str], e2eV: float) -> None:
+    from waders.io.root import open_output, write_clusters_tree, write_records_tree
+
+    clusters = image.results.get("ClusterFinder", {}).get("clusters")
+    if clusters is None:
+        clusters = ak.Array([])
+    pixel_fields = [f for f in clusters.fields if f.startswith("pixels_")] if len(clusters.fields) else []
+    scalar_fields = [f for f in clusters.fields if f not in pixel_fields]
+    per_cluster = clusters[scalar_fields] if scalar_fields else clusters
+    pixels = ak.zip({f: clusters[f] for f in pixel_fields}) if pixel_fields else None
+    counts = np.array([len(clusters)])
+    with open_output(path) as out:
+        write_clusters_tree(
+            out,
+            "clustersRec",
+            np.array([image.meta.get("run", 0)], dtype=np.int32),
+            ak.unflatten(per_cluster, counts),
+            ak.unflatten(pixels, counts) if pixels is not None else None,
+        )
+        write_records_tree(out, "info", {k: _one_entry(v) for k, v in info_columns(image).items()})
+        write_records_tree(out, "process_config", process_config_columns(config, versions, e2eV))
+
+
+def _one_entry(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return ak.Array([value])
+    return value
+
+
+def analyse_file(
+    path: Path,
+    config: Config,
+    options: AnalysisOptions,
+    *,
+    position: int = 0,
+    versions: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Analyse one file and write its outputs; return ``{kind: output path}``.
+
+    Raises
+    ------
+    WadersError
+        For bad input (the caller reports it and goes on with the next file).
+    """
+    versions = versions or waders_versions()
+    image = read_image(path, config.input)
+    stem = output_stem(path)
+    image.meta["stem"] = stem
+    image.meta["ranges"] = _ranges(config)
+    _identify(image, path, options, position)
+    processes = [p.replace(save_plots=True) if options.save_plots else p for p in config.steps]
+    context = RunContext(
+        seed=options.seed,
+        detector=config.detector,
+        output_dir=options.output_dir,
+        save_plots=options.save_plots,
+        options={"plot_format": options.plot_format},
+    )
+    Pipeline(processes).run(image, context)
+    outputs: dict[str, str] = {}
+    out = options.output_dir
+    if any(p.name == "ClusterFinder" for p in processes):
+        root_path = out / f"{stem}_clusters.root"
+        _clusters_file(root_path, image, config, versions, config.detector.e2eV)
+        outputs["clusters"] = str(root_path)
+    save_images = options.save_images or any(p.save_image for p in processes)
+    if save_images and (config.input is None or config.input.image.save_images):
+        fits_path = write_processed(out / f"{stem}_waders.fits", image)
+        outputs["images"] = str(fits_path)
+    summary = summarise(image, config, input_path=str(path), versions=versions)
+    summary["outputs"] = dict(outputs)
+    summary_path = out / f"{stem}.summary.json"
+    with atomic_path(summary_path) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, allow_nan=False))
+    outputs["summary"] = str(summary_path)
+    if options.save_plots:
+        outputs["plots"] = str(out / "plots")
+    return outputs
+
+
+def analyse_files(
+    paths: Iterable[Path],
+    config: Config,
+    options: AnalysisOptions,
+    *,
+    progress: Any = None,
+) -> BatchResult:
+    """Analyse several files; a failing file is reported and the others still run.
+
+    Parameters
+    ----------
+    paths : iterable of Path
+        Inputs.
+    config : Config
+        Validated analysis configuration.
+    options : AnalysisOptions
+        Output options.
+    progress : callable, optional
+        Called with ``(path, error message or None)`` after each file.
+    """
+    result = BatchResult()
+    versions = waders_versions()
+    options.output_dir.mkdir(parents=True, exist_ok=True)
+    for position, path in enumerate(paths):
+        message = None
+        try:
+            result.outputs[str(path)] = analyse_file(path, config, options, position=position, versions=versions)
+        except WadersError as err:
+            message = err.one_line()
+        except (MemoryError, KeyboardInterrupt):
+            raise
+        except Exception as err:  # a bug must not lose the rest of a night's batch
+            log.debug("%s: internal error", path, exc_info=True)
+            text = " ".join(str(err).split())
+            message = f"{path}: internal error {type(err).__name__}: {text} (rerun with --debug for the traceback)"
+        if message is not None:
+            result.failures[str(path)] = message
+        if progress is not None:
+            progress(path, message)
+    return result
+
+
+def require_inputs(paths: list[Path], unmatched: list[str]) -> None:
+    """Raise if nothing is left to analyse."""
+    if not paths:
+        detail = f" (no file matches {', '.join(unmatched)})" if unmatched else ""
+        raise InputFileError(f"no input files{detail}", hint="give FITS files or quoted glob patterns")

@@ -1,0 +1,181 @@
+"""What ``waders ana`` reports about one image: the summary JSON and the ROOT info/config trees.
+
+The summary (``<stem>.summary.json``) is what the data-quality monitor builds on::
+
+    {"input", "waders_version", "config", "amplifiers": {NAME: {"pedestal_adu", "noise_adu",
+     "gain_adu_per_e", "gain_err", "sigma_e", "lambda_e_per_pixel", "lambda_err", "mu0_adu",
+     "fit_chi2_ndf", "n_clusters", ...}}, "timings_s": {PROCESS: seconds}, "warnings": [...],
+     "studies": {PROCESS: {...}}}
+
+Keys are absent when the process that computes them did not run.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from waders.core.config import Config
+from waders.core.image import SkipperImage
+
+__all__ = ["info_columns", "json_ready", "process_config_columns", "summarise"]
+
+_FIT = "FitDarkCurrentProcess"
+#: info-tree columns from the dark-current fit: (suffix, result key, error key).
+_FIT_COLUMNS = (
+    ("gain", "gain_adu_per_e", "gain_err"),
+    ("dc", "lambda_e_per_pixel", "lambda_err"),
+    ("sig", "sigma_adu", "sigma_err"),
+    ("mu0", "mu0_adu", "mu0_err"),
+)
+
+
+def json_ready(value: Any) -> Any:
+    """Convert numpy values and NaN/inf (to null) so that ``json.dumps`` writes valid JSON."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _amplifier_summary(image: SkipperImage, name: str) -> dict[str, Any]:
+    results = image.amplifiers[name].results
+    out: dict[str, Any] = {}
+    pedestal = results.get("PedestalSubtractionProcess")
+    if pedestal:
+        out["pedestal_adu"] = pedestal.get("pedestal_adu")
+        out["noise_adu"] = pedestal.get("noise_adu")
+    calibration = results.get("CalibrationProcess")
+    if calibration:
+        out["gain_adu_per_e"] = calibration["gain_adu_per_e"]
+        out["gain_source"] = calibration.get("gain_source")
+    fit = results.get(_FIT)
+    if fit:
+        if not calibration:
+            out["gain_adu_per_e"] = fit.get("gain_adu_per_e")
+        out["gain_err"] = fit.get("gain_err")
+        out["sigma_e"] = fit.get("sigma_e")
+        out["lambda_e_per_pixel"] = fit.get("lambda_e_per_pixel")
+        out["lambda_err"] = fit.get("lambda_err")
+        out["lambda_e_per_pixel_per_day"] = fit.get("lambda_e_per_pixel_per_day")
+        out["mu0_adu"] = fit.get("mu0_adu")
+        out["fit_chi2_ndf"] = fit.get("chi2_ndf")
+        out["fit_valid"] = fit.get("valid")
+        out["fit_status"] = fit.get("status")
+    gain_fit = results.get("FitCalibrationConstant")
+    if gain_fit and "gain_err" not in out:
+        out.setdefault("gain_adu_per_e", gain_fit.get("gain_adu_per_e"))
+        out["gain_err"] = gain_fit.get("gain_err")
+    if "sigma_e" not in out and out.get("noise_adu") is not None and out.get("gain_adu_per_e"):
+        out["sigma_e"] = out["noise_adu"] / out["gain_adu_per_e"]
+    finder = results.get("ClusterFinder")
+    if finder:
+        out["n_clusters"] = finder.get("n_clusters")
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def summarise(image: SkipperImage, config: Config, *, input_path: str, versions: dict[str, str]) -> dict[str, Any]:
+    """Build the summary of one analysed image (see the module docstring)."""
+    warnings = list(image.meta.get("warnings", []))
+    for name, amp in image.amplifiers.items():
+        fit = amp.results.get(_FIT)
+        if fit and not fit.get("valid", True):
+            warnings.append(f"{name}: dark-current fit did not converge ({fit.get('status', 'unknown status')})")
+    studies = {
+        process: values
+        for process, values in image.results.items()
+        if process not in ("ClusterFinder",) and isinstance(values, dict)
+    }
+    summary = {
+        "input": input_path,
+        "waders_version": versions.get("waders-ana", versions.get("waders-core")),
+        "versions": versions,
+        "run": image.meta.get("run"),
+        "image": image.meta.get("image"),
+        "ccd": image.meta.get("ccd"),
+        "geometry": image.geometry.describe(),
+        "times": {k: image.meta[k] for k in ("exposure_start", "readout_start", "readout_end") if k in image.meta},
+        "config": config.to_dict(),
+        "amplifiers": {name: _amplifier_summary(image, name) for name in image.amplifiers},
+        "timings_s": image.provenance.timings if image.provenance else {},
+        "warnings": warnings,
+    }
+    if studies:
+        summary["studies"] = {k: _scalars(v) for k, v in studies.items()}
+    return json_ready(summary)
+
+
+def _scalars(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if not hasattr(v, "fields")}
+
+
+def process_config_columns(config: Config, versions: dict[str, str], e2eV: float) -> dict[str, Any]:
+    """One entry of the ``process_config`` tree: ``<Process>_<param>`` numbers (pysimdamicm layout)."""
+    columns: dict[str, Any] = {
+        "id": 0,
+        "waders_version": versions.get("waders-ana", ""),
+        "waders_commit": "",
+        "e2eV": float(e2eV),
+    }
+    for position, process in enumerate(config.steps):
+        columns[f"{process.name}_sequence_id"] = position
+        for key, value in process.to_dict().items():
+            _flatten(columns, f"{process.name}_{key}", value)
+    return columns
+
+
+def _flatten(columns: dict[str, Any], key: str, value: Any) -> None:
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, int | float):
+        if not (isinstance(value, float) and math.isnan(value)):
+            columns[key] = value
+    elif isinstance(value, dict):
+        for sub, item in value.items():
+            _flatten(columns, f"{key}_{sub}", item)
+
+
+def info_columns(image: SkipperImage) -> dict[str, Any]:
+    """One entry of the ``info`` tree for an image (pysimdamicm's names where they exist)."""
+    geometry = image.geometry
+    exposure = geometry.exposure_time if math.isfinite(geometry.exposure_time) else 0.0
+    read = geometry.read_time if math.isfinite(geometry.read_time) else 0.0
+    columns: dict[str, Any] = {
+        "RUNID": int(image.meta.get("run") or 0),
+        "nfile": int(image.meta.get("image") or 0),
+        "idccd": int(image.meta.get("ccd") or 0),
+        "total_exposure": exposure + read,
+        "exposure_time": exposure,
+        "read_time": read,
+        "readout_start": str(image.meta.get("exposure_start", "")),
+        "readout_end": str(image.meta.get("readout_end", "")),
+    }
+    for name, amp in image.amplifiers.items():
+        pedestal = amp.results.get("PedestalSubtractionProcess", {})
+        for axis in ("row", "col"):
+            if f"pedestal_{axis}" in pedestal:
+                mu = np.asarray(pedestal[f"pedestal_{axis}"], dtype=np.float64)
+                sigma = np.asarray(pedestal[f"sigma_{axis}"], dtype=np.float64)
+                columns[f"{name}_pedestal_mu_{axis}_ADU"] = mu
+                columns[f"{name}_pedestal_sigma_{axis}_ADU"] = sigma
+                columns[f"{name}_pedestal_mu_{axis}_mean_ADU"] = float(np.nanmean(mu)) if np.isfinite(mu).any() else 0.0
+                columns[f"{name}_pedestal_sigma_{axis}_mean_ADU"] = (
+                    float(np.nanmean(sigma)) if np.isfinite(sigma).any() else 0.0
+                )
+        fit = amp.results.get(_FIT, {})
+        calibration = amp.results.get("CalibrationProcess", {})
+        for short, key, err_key in _FIT_COLUMNS:
+            value = fit.get(key, calibration.get(key))
+            error = fit.get(err_key)
+            columns[f"{name}_{short}"] = float(value) if value is not None and math.isfinite(value) else 0.0
+            columns[f"{name}_{short}_err"] = float(error) if error is not None and math.isfinite(error) else 0.0
+    return columns

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from waders.ana.compress import CompressSkipperProcess
+from waders.ana.pedestal import PedestalSubtractionProcess
+from waders.core.errors import DataError
+from waders.io.synthetic import make_raw_image
+
+NSKIPS, NOISE = 16, 4.0
+PIXEL_NOISE = NOISE / np.sqrt(NSKIPS)  # noise of one averaged pixel (ADU)
+
+
+def chain(run_chain, image, **pedestal):
+    return run_chain(image, CompressSkipperProcess(func_to_compress=["mean"]), PedestalSubtractionProcess(**pedestal))
+
+
+@pytest.mark.parametrize(("method", "efficiency"), [("mean", 1.0), ("median", 1.2533), ("gauss_fit", 1.3)])
+@pytest.mark.parametrize("amplifiers", [("L",), ("L", "U")])
+def test_row_pedestal_from_the_overscan(run_chain, method, efficiency, amplifiers):
+    image, truth = make_raw_image(
+        amplifiers=amplifiers, nrows=200, ncols=160, overscan=100, nskips=NSKIPS, noise=NOISE, seed=11
+    )
+    chain(run_chain, image, method=method, in_overscan=True, axis="row", n_sigma_win_fit=4)
+    for name in amplifiers:
+        result = image[name].results["PedestalSubtractionProcess"]
+        error = efficiency * PIXEL_NOISE / np.sqrt(100)
+        pulls = (result["pedestal_row"] - truth.pedestal[name]) / error
+        assert np.abs(pulls).max() < 4.5  # 200 rows: a 4.5 sigma pull has probability 1e-3
+        assert abs(pulls.mean()) < 4.5 / np.sqrt(200) * 1.5
+        # mean noise over 20000 overscan pixels: statistical error well below 3 %
+        assert result["noise_adu"] == pytest.approx(PIXEL_NOISE, rel=0.03)
+        subtracted = image[name].get("mean_compressed_pedestal_subtracted")
+        rows, cols = image[name].geometry.region("active")
+        electrons = truth.electrons[name][rows, cols]
+        assert np.median(subtracted[rows, cols][electrons == 0]) == pytest.approx(0, abs=4 * PIXEL_NOISE / 100)
+
+
+def test_outliers_are_masked_before_estimating(run_chain):
+    image, truth = make_raw_image(nrows=100, ncols=120, overscan=60, nskips=NSKIPS, noise=NOISE, seed=12)
+    rng = np.random.default_rng(1)
+    hot = rng.random((100, 60)) < 0.05  # 5 % of the overscan carries 500 ADU of charge
+    image["L"].raw[:, 60:, :] += 500 * hot[:, :, None]
+    chain(run_chain, image, method="mean", n_sigma_to_mask=5)
+    pedestal = image["L"].results["PedestalSubtractionProcess"]["pedestal_row"]
+    assert np.abs(pedestal - truth.pedestal["L"]).max() < 5 * PIXEL_NOISE / np.sqrt(50)
+    plain, truth = make_raw_image(nrows=100, ncols=120, overscan=60, nskips=NSKIPS, noise=NOISE, seed=12)
+    plain["L"].raw[:, 60:, :] += 500 * hot[:, :, None]
+    chain(run_chain, plain, method="mean", n_sigma_to_mask=-1)
+    biased = plain["L"].results["PedestalSubtractionProcess"]["pedestal_row"]
+    assert (biased - truth.pedestal["L"]).mean() > 10  # without masking the charge biases the pedestal
+
+
+def test_column_both_and_global_axes(run_chain):
+    rng = np.random.default_rng(2)
+    image, truth = make_raw_image(
+        nrows=120, ncols=100, overscan=30, nskips=NSKIPS, noise=NOISE, pedestal_slope=0.0, seed=13
+    )
+    column_offset = rng.normal(0, 5, 100)
+    image["L"].raw += column_offset[None, :, None]
+    chain(run_chain, image, method="median", axis="both", n_sigma_to_mask=5)
+    result = image["L"].results["PedestalSubtractionProcess"]
+    out = image["L"].get("mean_compressed_pedestal_subtracted")
+    rows, cols = image["L"].geometry.region("active")
+    empty = truth.electrons["L"] == 0
+    residual = out[rows, cols][empty[rows, cols]]
+    assert abs(np.median(residual)) < 3 * PIXEL_NOISE / np.sqrt(residual.size) * 1.25 + 0.02
+    assert np.std(result["pedestal_col"] - (column_offset - np.median(column_offset))) < 0.2
+    single, truth = make_raw_image(
+        nrows=50, ncols=60, overscan=20, nskips=NSKIPS, noise=NOISE, pedestal_slope=0.0, seed=14
+    )
+    chain(run_chain, single, method="mean", axis="none")
+    (value,) = single["L"].results["PedestalSubtractionProcess"]["pedestal_none"]
+    assert value == pytest.approx(truth.pedestal["L"][0], abs=4 * PIXEL_NOISE / np.sqrt(50 * 20))
+
+
+def test_active_region_when_the_overscan_is_too_narrow(run_chain):
+    image, truth = make_raw_image(
+        nrows=80, ncols=100, overscan=0, nskips=NSKIPS, noise=NOISE, dark_current=0.01, seed=15
+    )
+    chain(run_chain, image, method="median", in_overscan=True, skip_cols=[[0, 9]])
+    result = image["L"].results["PedestalSubtractionProcess"]
+    assert result["in_overscan"] is False
+    error = 1.2533 * PIXEL_NOISE / np.sqrt(100 - 4 - 10)
+    assert np.abs((result["pedestal_row"] - truth.pedestal["L"]) / error).max() < 5
+
+
+def test_sliding_row_window_and_single_skip_mode(run_chain):
+    image, truth = make_raw_image(
+        nrows=60, ncols=80, overscan=40, nskips=NSKIPS, noise=NOISE, pedestal_slope=0.0, seed=16
+    )
+    chain(run_chain, image, method="mean", rebin_rows=4)
+    result = image["L"].results["PedestalSubtractionProcess"]
+    assert np.abs(result["pedestal_row"] - truth.pedestal["L"]).max() < 5 * PIXEL_NOISE / np.sqrt(4 * 40)
+    drifting, truth = make_raw_image(nrows=60, ncols=80, overscan=40, nskips=NSKIPS, noise=NOISE, seed=17)
+    drift = np.linspace(0, 30, NSKIPS)  # the baseline drifts during the skips of each row
+    drifting["L"].raw += drift[None, None, :]
+    run_chain(drifting, PedestalSubtractionProcess(method="median", in_rawskipimage=True, id_skip_start=4))
+    out = drifting["L"].get("mean_compressed_pedestal_subtracted")
+    rows, cols = drifting["L"].geometry.region("active")
+    assert abs(np.median(out[rows, cols][truth.electrons["L"][rows, cols] == 0])) < 0.2
+
+
+def test_no_usable_pixels_is_a_clear_error(run_chain):
+    image, _ = make_raw_image(nrows=10, ncols=20, overscan=5, nskips=4)
+    with pytest.raises(DataError, match="no usable pixels to estimate the pedestal per row"):
+        chain(run_chain, image, method="mean", id_col_start=0, id_col_end=10)
