@@ -2,7 +2,8 @@
 
 ``nox`` runs the default sessions: the tests of every package (each in a fresh
 environment holding only that package and its declared waders dependencies, so an
-undeclared import fails), ``lint`` and ``isolation``.  ``nox -l`` lists them all.
+undeclared import fails), ``lint``, ``isolation`` and ``root`` (PyROOT reads every
+tree waders writes).  ``nox -l`` lists them all.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ ROOT = Path(__file__).parent
 PACKAGES = ("core", "io", "sim", "ana", "dqm")
 
 nox.options.default_venv_backend = "uv|venv"
-nox.options.sessions = ["tests", "lint", "isolation"]
+nox.options.sessions = ["tests", "lint", "isolation", "root"]
 nox.options.error_on_missing_interpreters = False
 
 
@@ -91,4 +92,27 @@ def isolation(session: nox.Session) -> None:
         "commands = out.split('Commands:')[1]\n"
         "assert '  ana ' in commands and '  sim ' not in commands and '  dqm ' not in commands, commands\n"
         "print('isolation ok: waders ana present, waders sim and waders dqm absent')",
+    )
+
+
+@nox.session
+def root(session: nox.Session) -> None:
+    """ROOT itself reads every tree waders writes (installs the PyPI 'root' package, about 240 MB)."""
+    _install(session, ["core", "io"], extra_for="io")
+    session.install("root")
+    session.run(
+        "python",
+        "-c",
+        "import warnings; warnings.simplefilter('ignore'); import ROOT; print('ROOT', ROOT.gROOT.GetVersion())",
+    )
+    session.run(
+        "pytest",
+        "packages/waders-io/tests/test_root_compat.py",
+        "-c",
+        "pyproject.toml",
+        "--rootdir",
+        ".",
+        "-m",
+        "root",
+        *session.posargs,
     )

@@ -4,6 +4,10 @@ FITS: :func:`read_image` reads raw multi-skip and averaged images (one or two
 amplifiers per HDU, multi-extension files, fpack); :func:`write_raw_image`,
 :func:`write_averaged_image` and :func:`write_processed` write them.
 :func:`reduce_skips` compresses raw samples over skips by row blocks.
+
+ROOT (:mod:`waders.io.root`): Geant4 (DAMICG4) input read in chunks of events
+(:func:`iter_geant4`), and the output trees of analysis and simulation
+(``clustersRec``, ``info``, ``process_config``, ``pixelizedEvent``, ...).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .atomic import atomic_path
 from .fits import read_image, write_averaged_image, write_processed, write_raw_image
 from .reduce import reduce_skips, resolve_range
+from .root import count_geant4_events, describe_root, iter_geant4, read_clusters, read_geant4, write_geant4
 
 try:
     __version__ = version("waders-io")
@@ -22,10 +27,16 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "__version__",
     "atomic_path",
+    "count_geant4_events",
+    "describe_root",
+    "iter_geant4",
+    "read_clusters",
+    "read_geant4",
     "read_image",
     "reduce_skips",
     "resolve_range",
     "write_averaged_image",
+    "write_geant4",
     "write_processed",
     "write_raw_image",
 ]
