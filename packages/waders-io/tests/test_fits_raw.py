@@ -166,3 +166,33 @@ def test_negative_end_means_up_to_the_last_skip():
     for end in (-1, -10, None):
         result = reduce_skips(image, ["mean"], skips=(3, end))
         assert np.allclose(result["L"]["mean"], image["L"].raw[:, :, 3:].mean(axis=2))
+
+
+class _FailingSamples:
+    """Raw samples whose third row block cannot be produced (e.g. a DAQ read error)."""
+
+    def __init__(self, shape):
+        self.shape = shape
+        self.dtype = np.dtype(np.float64)
+
+    def __getitem__(self, rows):
+        start, stop, _ = rows.indices(self.shape[0])
+        if start >= 4:
+            raise OSError("device error")
+        return np.zeros((stop - start, *self.shape[1:]))
+
+
+def test_interrupted_write_leaves_no_file(tmp_path):
+    from waders.core import AmplifierGeometry, SkipperImage
+    from waders.core.geometry import ImageGeometry
+    from waders.core.image import Amplifier
+
+    geometry = AmplifierGeometry("L", 10, 6, extension=0)
+    amp = Amplifier(geometry, raw=_FailingSamples((10, 6, 3)))
+    image = SkipperImage({"L": amp}, ImageGeometry({"L": geometry}, nskips=3))
+    target = tmp_path / "raw.fits"
+    target.write_bytes(b"previous complete file")
+    with pytest.raises(OSError, match="device error"):
+        write_raw_image(target, image, block_rows=2)
+    assert target.read_bytes() == b"previous complete file"  # the old file is untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["raw.fits"]  # no temporary file left behind

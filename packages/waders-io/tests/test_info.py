@@ -51,3 +51,20 @@ def test_info_of_the_real_damicm_file(shared_data):
     assert [a["name"] for a in info["amplifiers"]] == ["CCD_A", "CCD_B", "CCD_D", "CCD_C"]
     assert {(a["nrows"], a["ncols"], a["nskips"], a["averaged"]) for a in info["amplifiers"]} == {(320, 640, 500, True)}
     assert info["exposure_s"] == 500.0
+
+
+def test_info_json_of_a_root_file(tmp_path):
+    import awkward as ak
+    import numpy as np
+
+    from waders.io.root import open_output, write_clusters_tree
+
+    path = tmp_path / "clusters.root"
+    with open_output(path) as out:
+        clusters = ak.Array([[{"Energy": 1.5, "Npix": 2}], []])
+        write_clusters_tree(out, "clustersRec", np.array([7, 8], dtype=np.int32), clusters)
+    info = json.loads(waders("info", "--json", str(path)).stdout)
+    assert info["format"] == "root"
+    (tree,) = info["trees"]
+    assert (tree["name"], tree["entries"]) == ("clustersRec", 2)
+    assert {"RUNID", "Nclusters", "Energy", "Npix"} <= set(tree["branches"])
