@@ -211,3 +211,17 @@ def test_real_pysimdamicm_files_parse(path):
         assert doc.sequence and doc.sequence[0] == "CompressSkipperProcess"
         assert all(doc.steps[name].active for name in doc.sequence)
         assert "image" in doc.input
+
+
+def test_inactive_pysimdamicm_sections_of_processes_not_installed_are_skipped(registry, caplog):
+    data = {"process": {"sequence": "MeanOverSkips", "TwoDGaussProcess": {"theta": 46.0}}}
+    config = load_config(data, kind="analysis", registry=registry)
+    assert config.names == ["MeanOverSkips"]
+    assert config.retired == {"TwoDGaussProcess": "not installed"}
+    assert "TwoDGaussProcess skipped" in caplog.text
+    with pytest.raises(UnknownNameError, match="unknown process 'TwoDGaussProcess' in the sequence"):
+        load_config({"process": {"sequence": "TwoDGaussProcess"}}, kind="analysis", registry=registry)
+    with pytest.raises(UnknownNameError, match="unknown process 'TwoDGausProcess'"):  # a typo is still an error
+        load_config(
+            {"process": {"sequence": "MeanOverSkips", "TwoDGausProcess": {}}}, kind="analysis", registry=registry
+        )

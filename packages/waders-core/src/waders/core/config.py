@@ -39,7 +39,7 @@ from .errors import ConfigError, UnknownNameError, WadersError
 from .inputs import InputConfig
 from .kinds import Bool, Optional, Str
 from .parameters import Configurable, Param
-from .plugins import RETIRED_PROCESSES, Registry, monitor_registry, process_registry
+from .plugins import PYSIMDAMICM_PROCESSES, RETIRED_PROCESSES, Registry, monitor_registry, process_registry
 
 __all__ = [
     "KINDS",
@@ -405,12 +405,17 @@ def build_config(doc: ConfigDocument, registry: Registry | None = None) -> Confi
             raise ConfigError("process.sequence is missing", hint="list the processes to run, or pass -s A,B,C")
         configured: dict[str, Any] = {}
         retired: dict[str, str] = {}
+        skipped: dict[str, str] = {}
         for name, spec in doc.steps.items():
             if name in RETIRED_PROCESSES and name not in registry:
                 if spec.active:
                     raise ConfigError(f"process '{name}' is active but no longer exists: {RETIRED_PROCESSES[name]}")
                 retired[name] = RETIRED_PROCESSES[name]
                 log.info("%s: inactive section %s ignored (%s)", doc.source, name, RETIRED_PROCESSES[name])
+                continue
+            if not spec.active and name in PYSIMDAMICM_PROCESSES and name not in registry:
+                skipped[name] = "not installed"
+                log.warning("%s: inactive section %s skipped: that process is not installed", doc.source, name)
                 continue
             try:
                 cls = registry.get(name)
@@ -438,7 +443,7 @@ def build_config(doc: ConfigDocument, registry: Registry | None = None) -> Confi
         input=input_config,
         sections=sections,
         path=doc.path,
-        retired=retired,
+        retired={**retired, **skipped},
         step_sections={name: spec.section for name, spec in doc.steps.items()},
     )
 

@@ -33,6 +33,7 @@ __all__ = [
     "COMMANDS_GROUP",
     "MONITORS_GROUP",
     "PROCESSES_GROUP",
+    "PYSIMDAMICM_PROCESSES",
     "RETIRED_PROCESSES",
     "Registry",
     "monitor_registry",
@@ -50,6 +51,22 @@ COMMANDS_GROUP = "waders.commands"
 RETIRED_PROCESSES: dict[str, str] = {
     "SignalPatternRecognition": "merged into ClusterFinder (as in pysimdamicm 7); configure the threshold there",
 }
+
+#: Every process name of pysimdamicm 7.2's registry.  An *inactive* section naming one
+#: that is not installed is skipped with a warning (a configuration written for the full
+#: pysimdamicm catalogue still loads where only part of waders is installed); an active
+#: one is an error.  Any other unknown name is an error (most likely a typo).
+PYSIMDAMICM_PROCESSES: frozenset[str] = frozenset(
+    {
+        "CompressSkipperProcess", "CrossTalkProcess", "AddBKGComponent", "PedestalSubtractionProcess",
+        "GaussianNoiseProcess", "GaussianFitProcess", "CalibrationProcess", "TwoDGaussProcess",
+        "FitDarkCurrentProcess", "FitDarkCurrentPerRow", "CorrectElectronicColumnTransient", "FitDarkCurrentPerCol",
+        "MeanPixelChargePerAxis", "EvalCTIProcess", "EvalHaloProcess", "ChargeLossPlot", "ChargeLossSkewnessProcess",
+        "FFTNoisePlot", "RNvsNskipsPlot", "FitCalibrationConstant", "CreateFitsImage", "ClusterFinder",
+        "BuildClusterMask", "ApplySelectionCuts", "Diffusion", "ContinuousReadout", "PixelizeSignal", "DarkCurrent",
+        "ElectronicNoise", "PixelSaturation", "PasteClusterProcess",
+    }
+)  # fmt: skip
 
 
 @dataclass
