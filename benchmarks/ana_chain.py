@@ -114,7 +114,9 @@ def main() -> None:
     parser.add_argument("--update-docs", action="store_true")
     args = parser.parse_args()
 
-    path = make_file(args.dir / f"bench_chain_{args.rows}x{args.cols}x{args.skips}.fits", args.rows, args.cols, args.skips)
+    path = make_file(
+        args.dir / f"bench_chain_{args.rows}x{args.cols}x{args.skips}.fits", args.rows, args.cols, args.skips
+    )
     config = args.dir / "bench_chain_config.json"
     config.write_text(json.dumps(CONFIG))
     out_dir = args.dir / "bench_chain_out"
@@ -176,8 +178,8 @@ def update_docs(row: dict) -> None:
             f"Measured {time.strftime('%Y-%m-%d')} with `python benchmarks/ana_chain.py --update-docs` "
             "(2 cores, 24 GB; file in the page cache; best of the repeats; each command is a fresh process).",
             "",
-            "| raw image | baseline: astropy read + numpy mean | `waders ana` (compress, pedestal, DC fit, calibration, "
-            "clusters) | ratio (target <= 3) | peak RSS baseline | peak RSS waders (target < 2 GB) |",
+            "| raw image | baseline: astropy read + numpy mean | `waders ana` (compress, pedestal, DC fit, "
+            "calibration, clusters) | ratio (target <= 3) | peak RSS baseline | peak RSS waders (target < 2 GB) |",
             "|---|---|---|---|---|---|",
             f"| {shape} ({row['file_gb']} GB) | {row['baseline_s']} s | {row['waders_s']} s | {row['ratio']} | "
             f"{row['baseline_rss_mb']} MB | {row['waders_rss_mb']} MB |",

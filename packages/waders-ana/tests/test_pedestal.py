@@ -106,3 +106,23 @@ def test_no_usable_pixels_is_a_clear_error(run_chain):
     image, _ = make_raw_image(nrows=10, ncols=20, overscan=5, nskips=4)
     with pytest.raises(DataError, match="no usable pixels to estimate the pedestal per row"):
         chain(run_chain, image, method="mean", id_col_start=0, id_col_end=10)
+
+
+def test_high_dark_current_fit_starts_at_the_zero_electron_peak(run_chain):
+    """With about one electron per pixel the median sits between peaks; is_highDC finds the 0-e peak."""
+    from waders.core import SkipperImage
+
+    rng = np.random.default_rng(21)
+    nrows, ncols, gain, sigma = 300, 600, 1.35, 0.22  # DAMIC-M module-test like: 0.16 e- resolution
+    pedestal = rng.uniform(-45, -35, nrows)
+    data = pedestal[:, None] + gain * rng.poisson(1.2, (nrows, ncols)) + rng.normal(0, sigma, (nrows, ncols))
+    image = SkipperImage.from_arrays({"EXT1": data}, product="mean_compressed")
+    run_chain(image, PedestalSubtractionProcess(method="gauss_fit", in_overscan=True, is_highT={"EXT1": True}))
+    result = image["EXT1"].results["PedestalSubtractionProcess"]
+    offsets = result["pedestal_row"] - pedestal
+    assert np.median(np.abs(offsets)) < 0.02  # 0.1 sigma; the 1-e peak would be 1.35 away
+    assert np.mean(np.abs(offsets) < 0.1) > 0.97
+    assert result["noise_adu"] == pytest.approx(sigma, rel=0.05)
+    plain = SkipperImage.from_arrays({"EXT1": data}, product="mean_compressed")
+    run_chain(plain, PedestalSubtractionProcess(method="gauss_fit", in_overscan=True))
+    assert plain["EXT1"].results["PedestalSubtractionProcess"]["noise_adu"] > 2 * sigma  # the mixture, not the noise

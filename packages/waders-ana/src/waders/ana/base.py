@@ -15,10 +15,11 @@ import numpy as np
 
 from waders.core import Param, Process
 from waders.core.errors import ConfigError
+from waders.core.geometry import AmplifierGeometry
 from waders.core.image import Amplifier, SkipperImage
 from waders.core.kinds import Int, ListOf, Optional, Union
 
-__all__ = ["INDEX_RANGES", "AnalysisProcess", "parse_index_ranges"]
+__all__ = ["INDEX_RANGES", "AnalysisProcess", "file_index_selector", "parse_index_ranges"]
 
 RANGE_KIND = Optional(Int())
 #: Kind of lists of indices and closed ranges such as ``[0, 1, [5, 9]]``.
@@ -46,6 +47,35 @@ def parse_index_ranges(items: Sequence[Any], length: int, *, closed: bool = True
         elif 0 <= int(item) < length:
             selected[int(item)] = True
     return selected
+
+
+def file_index_selector(
+    items: Sequence[Any], geometry: AmplifierGeometry, axis: str, *, closed: bool = True
+) -> np.ndarray:
+    """Boolean selector over an amplifier's rows or readout columns from **file** indices.
+
+    Row and column lists in configurations (``skip_cols``, ``cols_to_mask``, ``hot_cols``, ...)
+    are 0-based coordinates of the file image, as in pysimdamicm, whatever the amplifier;
+    this maps them to the amplifier's readout order (the ``U`` amplifier is mirrored).
+
+    Parameters
+    ----------
+    items : sequence
+        File indices and two-element ranges.
+    geometry : AmplifierGeometry
+        The amplifier.
+    axis : {"row", "col"}
+        Which axis.
+    closed : bool
+        Whether ``[a, b]`` includes ``b`` (see :func:`parse_index_ranges`).
+    """
+    if axis == "col":
+        file_index = geometry.to_file_columns(np.arange(geometry.ncols))
+    else:
+        file_index = geometry.to_file_rows(np.arange(geometry.nrows))
+    if not items:
+        return np.zeros(file_index.size, dtype=bool)
+    return parse_index_ranges(items, int(file_index.max()) + 1, closed=closed)[file_index]
 
 
 class AnalysisProcess(Process):

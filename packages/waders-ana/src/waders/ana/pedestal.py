@@ -27,7 +27,7 @@ from waders.core.errors import DataError
 from waders.core.image import Amplifier
 from waders.core.kinds import Choice, Float, Int
 
-from .base import INDEX_RANGES, AnalysisProcess, parse_index_ranges
+from .base import INDEX_RANGES, AnalysisProcess, file_index_selector
 from .fitting.gaussian import MAD_TO_SIGMA, _quiet, fit_gaussians
 from .plotting import figure, image_view, wants_plots
 
@@ -69,13 +69,19 @@ class PedestalSubtractionProcess(AnalysisProcess):
     )
     hist_nbins = Param(0, Int(min=0), doc="number of bins for hist_nbins_method = manual")
     rebin_rows = Param(1, Int(min=1), doc="rows per group of the row estimate (sliding forward window)")
-    is_highDC = Param(False, doc="start the fit from the mode and the lower side (high dark current)")
+    is_highDC = Param(
+        False,
+        per_amplifier=True,
+        aliases=("is_highT", "highT"),
+        doc="high dark current: start from the lowest peak (0 e-) and the width of its lower side",
+    )
     save_pcd = Param(True, doc="with --save-plots, also draw the pixel-charge distribution")
     min_overscan_cols = Param(3, Int(min=1), doc="fewer overscan columns than this: use the active region")
 
     def process_amplifier(self, image: SkipperImage, amplifier: Amplifier, context: RunContext) -> None:
+        high_dc = bool(self.value_for("is_highDC", amplifier.names, False))
         if self.in_rawskipimage:
-            self._single_skip_mode(image, amplifier)
+            self._single_skip_mode(image, amplifier, high_dc)
             return
         data = self.input_image(amplifier)
         in_overscan, n_sigma = self._region_choice(image, amplifier)
@@ -87,7 +93,7 @@ class PedestalSubtractionProcess(AnalysisProcess):
             mask = region if axis != "col" else self._column_region(image, amplifier, in_overscan)
             values = np.where(mask, np.nan, work)
             values = self._clip_outliers(values, n_sigma)
-            estimate = self._estimate(values, axis)
+            estimate = self._estimate(values, axis, high_dc=high_dc)
             self._check_groups(image, amplifier, estimate["pedestal"], axis)
             if axis == "row":
                 work = work - estimate["pedestal"][:, None]
@@ -162,8 +168,8 @@ class PedestalSubtractionProcess(AnalysisProcess):
         mask = geometry.mask("overscan" if in_overscan else "active") | self.window_mask(image, amplifier)
         if not in_overscan:
             names = amplifier.names
-            mask[parse_index_ranges(self.value_for("skip_rows", names, []), geometry.nrows), :] = True
-            mask[:, parse_index_ranges(self.value_for("skip_cols", names, []), geometry.ncols)] = True
+            mask[file_index_selector(self.value_for("skip_rows", names, []), geometry, "row"), :] = True
+            mask[:, file_index_selector(self.value_for("skip_cols", names, []), geometry, "col")] = True
         return mask
 
     def _column_region(self, image: SkipperImage, amplifier: Amplifier, in_overscan: bool) -> np.ndarray:
@@ -208,7 +214,9 @@ class PedestalSubtractionProcess(AnalysisProcess):
         stacked[~valid] = np.nan
         return stacked.reshape(nrows, -1)
 
-    def _estimate(self, values: np.ndarray, axis: str, rebin: bool = True) -> dict[str, np.ndarray]:
+    def _estimate(
+        self, values: np.ndarray, axis: str, rebin: bool = True, high_dc: bool = False
+    ) -> dict[str, np.ndarray]:
         groups = self._groups(values, axis, rebin)
         counts = np.isfinite(groups).sum(axis=1)
         if self.method == "gauss_fit":
@@ -217,7 +225,7 @@ class PedestalSubtractionProcess(AnalysisProcess):
                 window=self.n_sigma_win_fit,
                 bins=self.hist_nbins_method,
                 n_bins=self.hist_nbins,
-                high_dark_current=self.is_highDC,
+                high_dark_current=high_dc,
             )
             return {
                 "pedestal": fits.mu,
@@ -259,7 +267,7 @@ class PedestalSubtractionProcess(AnalysisProcess):
             )
 
     # --- single-skip images ------------------------------------------------------------------
-    def _single_skip_mode(self, image: SkipperImage, amplifier: Amplifier) -> None:
+    def _single_skip_mode(self, image: SkipperImage, amplifier: Amplifier, high_dc: bool) -> None:
         """Estimate each row's pedestal in every single-skip image, subtract, then average the skips used."""
         if self.axis != "row":
             raise DataError(f"{self.name}: in_rawskipimage works per row only (axis: row)")
@@ -273,7 +281,7 @@ class PedestalSubtractionProcess(AnalysisProcess):
         values = self._clip_outliers(values, n_sigma)
         # groups: (row, skip) pairs
         groups = np.moveaxis(values, 2, 1).reshape(nrows * nskips, ncols)
-        estimate = self._estimate(groups, "row", rebin=False)
+        estimate = self._estimate(groups, "row", rebin=False, high_dc=high_dc)
         pedestal = estimate["pedestal"].reshape(nrows, nskips)
         subtracted = (raw - pedestal[:, None, :]).mean(axis=2)
         amplifier.set(f"{self.image}_pedestal_subtracted", subtracted)

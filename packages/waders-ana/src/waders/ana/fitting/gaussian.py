@@ -110,11 +110,12 @@ def fit_gaussians(
     with np.errstate(all="ignore"), _quiet():
         fallback = np.nanstd(values, axis=1)
     width = np.where((width > 0) & np.isfinite(width), width, fallback)
+    half_range = np.full(groups, np.inf)
     if high_dark_current:
-        centre, width = _lower_side_start(values, centre, width)
+        centre, width, half_range = _lower_side_start(values, centre, width)
     width = np.where(width > 0, width, 1.0)
     z = (values - centre[:, None]) / width[:, None]
-    inside = np.isfinite(z) & (np.abs(z) < window)
+    inside = np.isfinite(z) & (np.abs(z) < window) & (np.abs(z) < (half_range / width)[:, None])
     n_used = inside.sum(axis=1)
     nb = _n_bins(bins, n_bins, window, n_used)
     edges = np.linspace(-window, window, nb + 1)
@@ -154,23 +155,52 @@ def fit_gaussians(
     )
 
 
-def _lower_side_start(values: np.ndarray, centre: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mode of a coarse histogram, and the robust width of the values below it."""
-    z = (values - centre[:, None]) / np.where(width > 0, width, 1.0)[:, None]
-    edges = np.linspace(-5, 5, 41)
-    inside = np.isfinite(z) & (np.abs(z) < 5)
-    index = np.clip(((np.where(inside, z, 0.0) + 5) / 0.25).astype(np.int64), 0, 39)
-    flat = (np.arange(values.shape[0])[:, None] * 40 + index)[inside]
-    counts = np.bincount(flat, minlength=values.shape[0] * 40).reshape(-1, 40)
-    mode = centre + width * (edges[np.argmax(counts, axis=1)] + 0.125)
-    below = np.where(values < mode[:, None], mode[:, None] - values, np.nan)
+def _lower_side_start(
+    values: np.ndarray, centre: np.ndarray, width: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start at the lowest significant peak (the 0-electron peak) of each group.
+
+    A coarse histogram (quarter robust widths, smoothed) is searched for its first local
+    maximum holding at least 20 % of the highest bin: with a high dark current the
+    0-electron peak is lower than the 1-electron one and the median sits between them.
+    The next peak, if any, limits the fit range to half the distance between them.
+
+    Returns
+    -------
+    (centre, width, half_range)
+        Refined peak position, its robust width, and the largest half-width of the fit
+        range (inf when there is no second peak).
+    """
+    groups = values.shape[0]
+    nb, step = 48, 0.25
+    scale = np.where(width > 0, width, 1.0)
+    z = (values - centre[:, None]) / scale[:, None]
+    inside = np.isfinite(z) & (np.abs(z) < 6)
+    index = np.clip(((np.where(inside, z, 0.0) + 6) / step).astype(np.int64), 0, nb - 1)
+    flat = (np.arange(groups)[:, None] * nb + index)[inside]
+    counts = np.bincount(flat, minlength=groups * nb).reshape(groups, nb).astype(np.float64)
+    padded = np.pad(counts, ((0, 0), (1, 1)))
+    smooth = padded[:, :-2] + 2 * padded[:, 1:-1] + padded[:, 2:]
+    left = np.pad(smooth, ((0, 0), (1, 0)), constant_values=-1)[:, :-1]
+    right = np.pad(smooth, ((0, 0), (0, 1)), constant_values=-1)[:, 1:]
+    peaks = (smooth >= left) & (smooth > right) & (smooth >= 0.2 * smooth.max(axis=1, keepdims=True))
+    first = np.where(peaks.any(axis=1), np.argmax(peaks, axis=1), np.argmax(smooth, axis=1))
+    later = peaks & (np.arange(nb)[None, :] > first[:, None] + 1)
+    second = np.where(later.any(axis=1), np.argmax(later, axis=1), -1)
+    bin_width = step * scale
+    mode = centre + scale * (-6 + step * (first + 0.5))
+    half_range = np.where(second >= 0, 0.5 * (second - first) * bin_width, np.inf)
     with np.errstate(all="ignore"), _quiet():
-        lower = MAD_TO_SIGMA * np.nanmedian(below, axis=1)  # half-normal: median = 0.6745 sigma
-    return mode, np.where(np.isfinite(lower) & (lower > 0), lower, width)
+        core = np.where(np.abs(values - mode[:, None]) <= bin_width[:, None], values, np.nan)
+        mode = np.where(np.isfinite(np.nanmedian(core, axis=1)), np.nanmedian(core, axis=1), mode)
+        limit = np.minimum(half_range, 3 * bin_width)[:, None]
+        near = np.where(np.abs(values - mode[:, None]) <= limit, np.abs(values - mode[:, None]), np.nan)
+        near_width = MAD_TO_SIGMA * np.nanmedian(near, axis=1)
+    return mode, np.where(np.isfinite(near_width) & (near_width > 0), near_width, width), half_range
 
 
 def _expected(params: np.ndarray, centres: np.ndarray, step: float) -> np.ndarray:
-    log_amp, mu, log_sigma = params[:, :1], params[:, 1:2], params[:, 2:3]
+    log_amp, mu, log_sigma = params[:, :1], params[:, 1:2], np.clip(params[:, 2:3], -30, 30)
     sigma = np.exp(log_sigma)
     return np.exp(log_amp - 0.5 * ((centres - mu) / sigma) ** 2) * step / (np.sqrt(2 * np.pi) * sigma)
 
@@ -180,7 +210,7 @@ def _nll_derivatives(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Negative Poisson log-likelihood, its gradient and Hessian for (ln A, mu, ln sigma)."""
     expected = _expected(params, centres, step)
-    sigma = np.exp(params[:, 2:3])
+    sigma = np.exp(np.clip(params[:, 2:3], -30, 30))
     u = (centres - params[:, 1:2]) / sigma
     # d ln(expected) / d(params)
     d = np.stack([np.ones_like(u), u / sigma, u**2 - 1], axis=-1)  # (G, B, 3)
