@@ -9,7 +9,8 @@ estimated together (no loop over rows).
 Deliberate differences from pysimdamicm (its part F): the spread reported with
 ``use_mad`` is the *scaled* MAD (1.4826 MAD, a Gaussian sigma) and not the raw MAD,
 because it becomes the noise of the cluster thresholds; ``axis: "none"`` works; the
-Gaussian fit honours ``n_sigma_win_fit``; ``is_highDC`` reaches the fit; the switch to
+Gaussian fit honours ``n_sigma_win_fit``; ``is_highDC`` reaches the fit, and a Gaussian fit on
+the active region always starts from the lowest (0-electron) peak; the switch to
 the active region when the overscan is too narrow applies to that image only; a
 column pass keeps the outlier masking; rows without usable pixels give NaN (and a
 warning) instead of silently subtracting 0.
@@ -85,6 +86,9 @@ class PedestalSubtractionProcess(AnalysisProcess):
             return
         data = self.input_image(amplifier)
         in_overscan, n_sigma = self._region_choice(image, amplifier)
+        # the pedestal is the 0-electron peak: in the active region the charge of every pixel pulls the
+        # median up (half the pixels hold an electron at about 1 e-/pixel), so the fit starts at the lowest peak
+        high_dc = high_dc or (not in_overscan and self.method == "gauss_fit")
         region = self._region_mask(image, amplifier, in_overscan)
         work = data.copy()
         results: dict[str, Any] = {"in_overscan": in_overscan}
