@@ -123,6 +123,12 @@ def test_high_dark_current_fit_starts_at_the_zero_electron_peak(run_chain):
     assert np.median(np.abs(offsets)) < 0.02  # 0.1 sigma; the 1-e peak would be 1.35 away
     assert np.mean(np.abs(offsets) < 0.1) > 0.97
     assert result["noise_adu"] == pytest.approx(sigma, rel=0.05)
+    # on the active region a Gaussian fit starts at the lowest peak even without is_highDC ...
     plain = SkipperImage.from_arrays({"EXT1": data}, product="mean_compressed")
     run_chain(plain, PedestalSubtractionProcess(method="gauss_fit", in_overscan=True))
-    assert plain["EXT1"].results["PedestalSubtractionProcess"]["noise_adu"] > 2 * sigma  # the mixture, not the noise
+    automatic = plain["EXT1"].results["PedestalSubtractionProcess"]
+    assert np.allclose(automatic["pedestal_row"], result["pedestal_row"])
+    # ... while the median of the mixture lands between the 0-e and 1-e peaks
+    median = SkipperImage.from_arrays({"EXT1": data}, product="mean_compressed")
+    run_chain(median, PedestalSubtractionProcess(method="median", in_overscan=True))
+    assert np.median(median["EXT1"].results["PedestalSubtractionProcess"]["pedestal_row"] - pedestal) > 0.5
