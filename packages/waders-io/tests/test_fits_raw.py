@@ -135,13 +135,14 @@ def test_reduce_skips_reads_bounded_row_blocks(tmp_path, monkeypatch):
     image, _ = make_raw_image(amplifiers=("L", "U"), nrows=40, ncols=20, nskips=25, seed=7)
     lazy = read_image(write_raw_image(tmp_path / "r.fits", image, dtype="float64"), lazy=True)
     calls: list[tuple[int, int]] = []
-    original = RowSource.rows
+    for method in ("rows", "stored_rows"):
+        original = getattr(RowSource, method)
 
-    def spy(self, start, stop):
-        calls.append((start, stop))
-        return original(self, start, stop)
+        def spy(self, start, stop, _original=original):
+            calls.append((start, stop))
+            return _original(self, start, stop)
 
-    monkeypatch.setattr(RowSource, "rows", spy)
+        monkeypatch.setattr(RowSource, method, spy)
     block_bytes = 3 * 2 * 20 * 25 * 8  # three rows of both amplifiers
     reduce_skips(lazy, ["mean"], block_bytes=block_bytes)
     assert max(stop - start for start, stop in calls) == 3

@@ -71,6 +71,7 @@ _OTHER_SECTIONS = {
 _COMMON_SECTIONS = ("format", "description")
 _INFORMATIVE_KEYS = ("units", "unit")
 FORMAT = "waders-1"
+_NO_FILE = "<configuration>"
 
 
 class InRoot(Configurable):
@@ -125,7 +126,7 @@ class ConfigDocument:
     @property
     def source(self) -> str:
         """File name for messages."""
-        return str(self.path) if self.path else "<configuration>"
+        return str(self.path) if self.path else _NO_FILE
 
 
 @contextmanager
@@ -134,7 +135,7 @@ def _located(source: str) -> Iterator[None]:
     try:
         yield
     except WadersError as err:
-        if err.message.startswith(source):
+        if source == _NO_FILE or err.message.startswith(source):
             raise
         raise type(err)(f"{source}: {err.message}", hint=err.hint) from None
 

@@ -53,7 +53,12 @@ def skip_reduction(name: str) -> Callable[[np.ndarray], np.ndarray]:
         raise ConfigError(f"unknown reduction '{name}'", hint="use a numpy function such as mean, std, median")
 
     def reduce(block: np.ndarray) -> np.ndarray:
-        return np.asarray(func(block, axis=2))
+        if block.dtype != np.float64:
+            try:  # accumulate in float64 without converting the block (mean, std, var, sum)
+                return np.asarray(func(block, axis=2, dtype=np.float64), dtype=np.float64)
+            except TypeError:
+                block = block.astype(np.float64)
+        return np.asarray(func(block, axis=2), dtype=np.float64)
 
     return reduce
 
@@ -105,7 +110,11 @@ def reduce_skips(
         results = {n: {f: np.empty(image.amplifiers[n].geometry.shape) for f in functions} for n in names}
         for start in range(0, nrows, step):
             stop = min(start + step, nrows)
-            raw_rows = sources[key].rows(start, stop) if sources[key] is not None else None
+            source = sources[key]
+            if source is None:
+                raw_rows = None
+            else:
+                raw_rows = source.stored_rows(start, stop) if source.plain else source.rows(start, stop)
             for name, amp in zip(names, amps, strict=True):
                 samples = amp.raw.from_rows(raw_rows) if raw_rows is not None else np.asarray(amp.raw[start:stop])  # type: ignore[union-attr]
                 window = samples[:, :, lo:hi]

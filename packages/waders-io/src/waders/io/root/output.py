@@ -17,7 +17,10 @@ import uproot
 
 from ..atomic import atomic_path
 
-__all__ = ["open_output"]
+__all__ = ["DEFAULT_COMPRESSION", "open_output"]
+
+#: Compression of the ROOT files waders writes (needs the zstandard package, a dependency).
+DEFAULT_COMPRESSION = uproot.ZSTD(1)
 
 
 @contextlib.contextmanager
@@ -29,8 +32,9 @@ def open_output(path: str | Path, *, compression: Any = "default") -> Iterator[A
     path : path
         Final file name; its directory is created if needed.
     compression : uproot compression, optional
-        E.g. ``uproot.ZLIB(1)`` (uproot's default, readable by every ROOT version)
-        or ``None`` for no compression.
+        Default ``uproot.ZSTD(1)``: 2-3 times faster to write than zlib and smaller,
+        read by ROOT 6.20 and later.  ``uproot.ZLIB(1)`` for older ROOT versions,
+        ``None`` for no compression.
 
     Yields
     ------
@@ -44,6 +48,7 @@ def open_output(path: str | Path, *, compression: Any = "default") -> Iterator[A
     InputFileError
         If the output directory cannot be written.
     """
-    options = {} if compression == "default" else {"compression": compression}
-    with atomic_path(path) as tmp, uproot.recreate(tmp, **options) as file:
+    if compression == "default":
+        compression = DEFAULT_COMPRESSION
+    with atomic_path(path) as tmp, uproot.recreate(tmp, compression=compression) as file:
         yield file
