@@ -90,11 +90,23 @@ def summarise(image: SkipperImage, config: Config, *, input_path: str, versions:
         fit = amp.results.get(_FIT)
         if fit and not fit.get("valid", True):
             warnings.append(f"{name}: dark-current fit did not converge ({fit.get('status', 'unknown status')})")
-    studies = {
-        process: values
-        for process, values in image.results.items()
-        if process not in ("ClusterFinder",) and isinstance(values, dict)
-    }
+    studies: dict[str, Any] = {}
+    for process in config.steps:
+        if process.name in _CHAIN:
+            continue
+        entry: dict[str, Any] = {}
+        image_values = _reportable(image.results.get(process.name, {}))
+        if image_values:
+            entry["image"] = image_values
+        per_amp = {
+            name: _reportable(amp.results[process.name])
+            for name, amp in image.amplifiers.items()
+            if process.name in amp.results
+        }
+        if per_amp:
+            entry["amplifiers"] = per_amp
+        if entry:
+            studies[process.name] = entry
     summary = {
         "input": input_path,
         "waders_version": versions.get("waders-ana", versions.get("waders-core")),
@@ -110,12 +122,30 @@ def summarise(image: SkipperImage, config: Config, *, input_path: str, versions:
         "warnings": warnings,
     }
     if studies:
-        summary["studies"] = {k: _scalars(v) for k, v in studies.items()}
+        summary["studies"] = studies
     return json_ready(summary)
 
 
-def _scalars(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if not hasattr(v, "fields")}
+#: Processes whose numbers are the per-amplifier summary (not repeated under "studies").
+_CHAIN = frozenset(
+    {"CompressSkipperProcess", "PedestalSubtractionProcess", "CalibrationProcess", _FIT, "ClusterFinder",
+     "BuildClusterMask", "ApplySelectionCuts"}
+)  # fmt: skip
+#: Longest list of numbers copied into the summary.
+_MAX_LIST = 10_000
+
+
+def _reportable(values: dict[str, Any]) -> dict[str, Any]:
+    """Scalars, strings and lists of numbers (not images, not awkward arrays) of a result dictionary."""
+    return {key: value for key, value in values.items() if _is_reportable(value)}
+
+
+def _is_reportable(value: Any) -> bool:
+    if isinstance(value, bool | int | float | str | np.generic) or value is None:
+        return True
+    if isinstance(value, np.ndarray):
+        return value.ndim <= 2 and value.size <= _MAX_LIST
+    return isinstance(value, list | tuple) and len(value) <= _MAX_LIST
 
 
 def process_config_columns(config: Config, versions: dict[str, str], e2eV: float) -> dict[str, Any]:
