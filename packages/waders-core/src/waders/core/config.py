@@ -422,7 +422,7 @@ def build_config(doc: ConfigDocument, registry: Registry | None = None) -> Confi
                 cls = registry.get(name)
             except UnknownNameError as err:
                 where = "in the sequence" if doc.kind == "analysis" and spec.active else f"in section '{spec.section}'"
-                raise UnknownNameError(f"{err.message} {where}", hint=err.hint) from None
+                raise UnknownNameError(f"{err.bare} {where}", hint=err.hint, suggestion=err.suggestion) from None
             cls_domain = getattr(cls, "domain", None)
             if domain and cls_domain and cls_domain != domain:
                 other = "simulation" if cls_domain == "sim" else "analysis"

@@ -52,7 +52,24 @@ class UnitError(ConfigError):
 
 
 class UnknownNameError(ConfigError):
-    """A process, monitor element, parameter or section name is not known."""
+    """A process, monitor element, parameter or section name is not known.
+
+    Parameters
+    ----------
+    message : str
+        What is unknown.
+    hint : str, optional
+        How to fix it.
+    suggestion : str, optional
+        The closest known name, shown as ``(did you mean '...'?)``.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, suggestion: str | None = None) -> None:
+        self.bare = message
+        self.suggestion = suggestion
+        if suggestion:
+            message = f"{message} (did you mean '{suggestion}'?)"
+        super().__init__(message, hint=hint)
 
 
 class InputFileError(WadersError):

@@ -148,9 +148,9 @@ class Registry:
         entries = self._discover()
         entry = entries.get(name)
         if entry is None:
-            close = get_close_matches(name, list(entries), n=1, cutoff=0.6)
+            close = get_close_matches(name, list(entries), n=1, cutoff=0.8)
             if close:
-                raise UnknownNameError(f"unknown {self.what} '{name}' (did you mean '{close[0]}'?)")
+                raise UnknownNameError(f"unknown {self.what} '{name}'", suggestion=close[0])
             if name in RETIRED_PROCESSES:
                 raise UnknownNameError(f"{self.what} '{name}' no longer exists: {RETIRED_PROCESSES[name]}")
             listing = ", ".join(sorted(entries)) or "none"
