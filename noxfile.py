@@ -27,11 +27,18 @@ nox.options.sessions = ["tests", "lint", "isolation", "root"]
 nox.options.error_on_missing_interpreters = False
 
 
-def _waders_dependencies(package: str) -> list[str]:
-    """The package and, recursively, the waders packages it declares as dependencies."""
-    pyproject = tomllib.loads((ROOT / "packages" / f"waders-{package}" / "pyproject.toml").read_text())
+def _waders_dependencies(package: str, *, test: bool = False) -> list[str]:
+    """The package and, recursively, the waders packages it declares as dependencies.
+
+    With ``test``, the waders packages of its ``test`` extra count too (waders-sim's tests
+    analyse simulated images with waders-ana).
+    """
+    project = tomllib.loads((ROOT / "packages" / f"waders-{package}" / "pyproject.toml").read_text())["project"]
+    requirements = list(project.get("dependencies", []))
+    if test:
+        requirements += project.get("optional-dependencies", {}).get("test", [])
     found = []
-    for requirement in pyproject["project"].get("dependencies", []):
+    for requirement in requirements:
         match = re.match(r"waders-(\w+)", requirement)
         if match:
             for dep in _waders_dependencies(match.group(1)):
@@ -53,7 +60,7 @@ def _install(session: nox.Session, packages: list[str], extra_for: str | None = 
 @nox.parametrize("package", PACKAGES)
 def tests(session: nox.Session, package: str) -> None:
     """Run one package's tests in an environment with only its declared dependencies."""
-    _install(session, _waders_dependencies(package), extra_for=package)
+    _install(session, _waders_dependencies(package, test=True), extra_for=package)
     session.run(
         "pytest",
         f"packages/waders-{package}/tests",

@@ -408,18 +408,18 @@ def build_config(doc: ConfigDocument, registry: Registry | None = None) -> Confi
         retired: dict[str, str] = {}
         skipped: dict[str, str] = {}
         for name, spec in doc.steps.items():
-            if name in RETIRED_PROCESSES and name not in registry:
+            if name in RETIRED_PROCESSES and not registry.has(name, domain):
                 if spec.active:
                     raise ConfigError(f"process '{name}' is active but no longer exists: {RETIRED_PROCESSES[name]}")
                 retired[name] = RETIRED_PROCESSES[name]
                 log.info("%s: inactive section %s ignored (%s)", doc.source, name, RETIRED_PROCESSES[name])
                 continue
-            if not spec.active and name in PYSIMDAMICM_PROCESSES and name not in registry:
+            if not spec.active and name in PYSIMDAMICM_PROCESSES and not registry.has(name, domain):
                 skipped[name] = "not installed"
                 log.warning("%s: inactive section %s skipped: that process is not installed", doc.source, name)
                 continue
             try:
-                cls = registry.get(name)
+                cls = registry.get(name, domain)
             except UnknownNameError as err:
                 where = "in the sequence" if doc.kind == "analysis" and spec.active else f"in section '{spec.section}'"
                 raise UnknownNameError(f"{err.bare} {where}", hint=err.hint, suggestion=err.suggestion) from None

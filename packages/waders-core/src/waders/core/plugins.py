@@ -131,12 +131,26 @@ class Registry:
     def __contains__(self, name: str) -> bool:
         return name in self._discover()
 
+    def key(self, name: str, domain: str | None = None) -> str:
+        """Registry key of ``name``: ``NAME@DOMAIN`` when a domain-specific variant exists.
+
+        A package can register a process under ``"ClusterFinder@sim"`` so that simulation
+        configurations get its variant of a name that analysis also uses.
+        """
+        if domain is not None and f"{name}@{domain}" in self._discover():
+            return f"{name}@{domain}"
+        return name
+
+    def has(self, name: str, domain: str | None = None) -> bool:
+        """True if ``name`` (or its ``@domain`` variant) is registered."""
+        return self.key(name, domain) in self._discover()
+
     def distribution(self, name: str) -> str:
         """Name of the distribution that provides ``name``."""
         return self._discover()[name].distribution
 
-    def get(self, name: str) -> Any:
-        """Load and return the plug-in registered as ``name``.
+    def get(self, name: str, domain: str | None = None) -> Any:
+        """Load and return the plug-in registered as ``name`` (its ``@domain`` variant first).
 
         Raises
         ------
@@ -146,7 +160,7 @@ class Registry:
             If the plug-in is registered but fails to import.
         """
         entries = self._discover()
-        entry = entries.get(name)
+        entry = entries.get(self.key(name, domain))
         if entry is None:
             close = get_close_matches(name, list(entries), n=1, cutoff=0.8)
             if close:

@@ -1,18 +1,53 @@
-"""The ``waders sim`` command: detector-response simulation of Geant4 events."""
+"""The ``waders sim`` command: detector-response simulation of Geant4 events (successor of psimulCCDimg)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from waders.core.cli import config_options, describe_process, list_processes_text, load_cli_config
+from waders.core.errors import ConfigError
 
 __all__ = ["sim"]
 
 
-@click.command("sim", context_settings={"help_option_names": ["-h", "--help"]})
+def _event_range(text: str | None) -> tuple[int | None, int | None]:
+    if not text:
+        return None, None
+    start, sep, stop = text.partition(":")
+    try:
+        return (int(start) if start else None), (int(stop) if sep and stop else None)
+    except ValueError:
+        raise ConfigError(f"bad --events {text!r}", hint="write A:B (entries A to B-1), A: or :B") from None
+
+
+@click.command("sim", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.argument("config_arg", required=False, metavar="[CONFIG]", type=click.Path(path_type=Path, dir_okay=False))
 @config_options("simulation")
+@click.option(
+    "--g4file",
+    "g4files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="FILE.root",
+    help="Geant4 (DAMICG4) output file (repeatable).",
+)
+@click.option(
+    "-o",
+    "--output",
+    "--g4out",
+    "output_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    show_default=True,
+    help="Output directory.",
+)
+@click.option("--events", "events", metavar="A:B", help="Simulate Geant4 entries A to B-1 only.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")
+@click.option("--chunk-size", type=int, default=20_000, show_default=True, help="Events read at a time.")
+@click.option("--image", is_flag=True, help="Also write FITS images of the events (activates CreateFitsImage).")
 @click.option(
     "--list-processes",
     "list_processes",
@@ -23,14 +58,60 @@ __all__ = ["sim"]
     help="List the installed simulation processes, or show the parameters of NAME, and exit.",
 )
 @click.option("--check", is_flag=True, help="Validate the configuration, print the process chain and exit.")
-def sim(config_path: Path | None, overrides: tuple[str, ...], list_processes: str | None, check: bool) -> None:
-    """Simulate the detector response to Geant4 events (the successor of psimulCCDimg)."""
+def sim(
+    config_arg: Path | None,
+    config_path: Path | None,
+    overrides: tuple[str, ...],
+    g4files: tuple[Path, ...],
+    output_dir: Path,
+    events: str | None,
+    seed: int,
+    chunk_size: int,
+    image: bool,
+    list_processes: str | None,
+    check: bool,
+) -> None:
+    r"""Simulate the detector response to Geant4 events.
+
+    \b
+    Examples:
+      waders sim --json psimulCCDimg_config_file.json --g4file g4.root -o out/
+      waders sim config.json --g4file g4.root --events 0:1000 --seed 7 --set Diffusion.active=1
+    """
+    from .driver import SimOptions, simulate_file
+
     if list_processes is not None:
-        text = list_processes_text("sim") if list_processes == "*" else describe_process(list_processes)
+        text = list_processes_text("sim") if list_processes == "*" else describe_process(list_processes, domain="sim")
         click.echo(text)
         return
-    if not check:
+    path = config_path or config_arg
+    all_overrides = list(overrides) + (["CreateFitsImage.active=1"] if image else [])
+    config = load_cli_config(
+        "simulation", path, all_overrides, default={"detector_response": {}} if path is None else None
+    )
+    if check:
+        click.echo("configuration is valid; processes: " + (" -> ".join(config.names) or "(none active)"))
+        return
+    if not g4files:
         click.echo(click.get_current_context().get_help())
         return
-    config = load_cli_config("simulation", config_path, overrides, default={"detector_response": {}})
-    click.echo("configuration is valid; processes: " + (" -> ".join(config.names) or "(none active)"))
+    start, stop = _event_range(events)
+    options = SimOptions(output_dir=output_dir, seed=seed, chunk_size=chunk_size, entry_start=start, entry_stop=stop)
+    for g4file in g4files:
+        from waders.io.root import count_geant4_events
+
+        total = count_geant4_events(g4file)
+        selected = (stop if stop is not None else total) - (start or 0)
+        if sys.stderr.isatty():
+            with click.progressbar(length=max(0, selected), label=g4file.name, file=sys.stderr) as bar:
+                result = simulate_file(g4file, config, options, progress=bar.update)
+        else:
+            result = simulate_file(g4file, config, options)
+        click.echo(
+            f"{g4file}: {result.events_read} events read, {result.events_kept} simulated, "
+            f"{result.clusters} clusters -> {result.output}"
+        )
+        for reason, n in sorted(result.counters.items()):
+            click.echo(f"  {reason}: {n}")
+        for process, written in result.extra_outputs.items():
+            click.echo(f"  {process}: {written}")

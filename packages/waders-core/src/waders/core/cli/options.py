@@ -33,11 +33,11 @@ def list_processes_text(
     """One line per installed process of ``domain`` (``"ana"``, ``"sim"``; None = all)."""
     registry = registry or process_registry()
     rows = []
-    for name, cls in registry.load_all().items():
+    for key, cls in registry.load_all().items():
         if domain is not None and getattr(cls, "domain", domain) != domain:
             continue
         summary = cls.summary() if hasattr(cls, "summary") else (cls.__doc__ or "").strip().split("\n")[0]
-        rows.append((name, summary, registry.distribution(name)))
+        rows.append((key.split("@")[0], summary, registry.distribution(key)))
     if not rows:
         return f"no {plural} installed"
     width = max(len(name) for name, _, _ in rows)
@@ -47,12 +47,12 @@ def list_processes_text(
     return "\n".join(lines)
 
 
-def describe_process(name: str, registry: Registry | None = None) -> str:
+def describe_process(name: str, registry: Registry | None = None, domain: str | None = None) -> str:
     """Help text of one process: summary, description, and every declared parameter."""
     registry = registry or process_registry()
-    cls = registry.get(name)
+    cls = registry.get(name, domain)
     doc = (cls.__doc__ or "").strip()
-    lines = [f"{name}  [{registry.distribution(name)}]"]
+    lines = [f"{name}  [{registry.distribution(registry.key(name, domain))}]"]
     if doc:
         lines += ["", *("  " + line.strip() if line.strip() else "" for line in doc.splitlines())]
     lines += ["", "Parameters (--set NAME.PARAM=VALUE; numbers in the unit shown, or a string like '15 um'):"]

@@ -1,0 +1,237 @@
+"""Simulate Geant4 files: read events in chunks, run the detector response, write the trees.
+
+For each input ``<stem>.root`` it writes ``<output>/<prefix>_<stem>.root`` with
+
+* ``clustersRec`` (one entry per event with reconstructed clusters; id branch ``event``),
+* ``clustersTrue`` (the clusters of the noiseless signal),
+* ``pixelizedEvent`` (one entry per event; one collection per CCD of the event),
+* ``geant4_config`` (the RunInfo of the input) and ``process_config`` (the parameters),
+
+plus the FITS images of CreateFitsImage/PasteClusterProcess when active.  Events are read
+``chunk_size`` at a time, so memory is bounded by the chunk; random numbers are keyed by
+event id, so the output does not depend on the chunk size.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+
+from waders.core.config import Config
+from waders.core.errors import ConfigError
+from waders.core.pipeline import Pipeline, RunContext
+from waders.core.versions import waders_versions
+from waders.io.root import ClustersTreeWriter, iter_geant4, open_output, read_run_info, write_records_tree
+
+from .events import SimEvents
+from .random import CounterRNG
+from .reconstruction import clusters_by_event
+
+__all__ = ["SimOptions", "SimResult", "simulate_file"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SimOptions:
+    """Options of a simulation run."""
+
+    output_dir: Path = Path(".")
+    seed: int = 0
+    chunk_size: int = 20_000
+    entry_start: int | None = None
+    entry_stop: int | None = None
+    prefix: str | None = None
+
+
+@dataclass
+class SimResult:
+    """What a simulation of one file did."""
+
+    output: Path
+    events_read: int = 0
+    events_kept: int = 0
+    clusters: int = 0
+    counters: dict[str, int] = field(default_factory=dict)
+    extra_outputs: dict[str, Any] = field(default_factory=dict)
+
+
+def _validate_hits(data: SimEvents) -> None:
+    """Drop (and count) hits without positive energy; kill events with negative local coordinates."""
+    flat = data.flat_hits()
+    bad = ~(flat["edep"] > 0)
+    if bad.any():
+        data.count("hits with zero or negative energy (dropped)", int(bad.sum()))
+        events = data.hits.events
+        data.hits.events = events[events.edep > 0]
+        data._flat = None
+        flat = data.flat_hits()
+    negative = (flat["x"] < 0) | (flat["y"] < 0)
+    if negative.any():
+        data.kill(
+            np.isin(np.arange(data.n_events), flat["event"][negative]), "events outside the CCD (negative x or y)"
+        )
+    thickness = data.detector.ccd_thickness
+    outside = (flat["z"] < 0) | (flat["z"] > thickness)
+    if outside.any():
+        data.count("hits outside the CCD thickness (dropped)", int(outside.sum()))
+        events = data.hits.events
+        data.hits.events = events[(events.z >= 0) & (events.z <= thickness)]
+        data._flat = None
+    empty = data.hits.n_hits == 0
+    data.kill(empty, "events without hits in the CCD")
+
+
+def _pixelized_entries(data: SimEvents) -> tuple[np.ndarray, ak.Array, ak.Array] | None:
+    """pixelizedEvent: per event, one collection per CCD with its pixel lists (0-based pixels, keV)."""
+    pixels = data.pixels
+    if pixels is None:
+        return None
+    keep = ~data.killed[pixels["event"]] & (pixels["edep"] > 0)
+    pix = {k: v[keep] for k, v in pixels.items()}
+    if pix["event"].size == 0:
+        return None
+    key = pix["event"].astype(np.int64) * 1_000_003 + pix["ccd"]
+    boundaries = np.flatnonzero(np.diff(key)) + 1
+    starts = np.concatenate([[0], boundaries])
+    npix = np.diff(np.concatenate([starts, [key.size]]))
+    collection_event = pix["event"][starts]
+    per_collection = ak.zip({"ccd": pix["ccd"][starts].astype(np.int32), "Npix": npix.astype(np.int32)}, depth_limit=1)
+    pixel_lists = ak.unflatten(
+        ak.zip(
+            {
+                "pixels_x": pix["col"].astype(np.int32),
+                "pixels_y": pix["row"].astype(np.int32),
+                "pixels_z": pix["z"],
+                "pixels_Edep": pix["edep"] / 1000.0,
+                "pixels_N_carried_charges": pix["charge"].astype(np.int32),
+                "pixels_time": pix["time"],
+                "pixels_pdg": pix["pdg"].astype(np.int32),
+            },
+            depth_limit=1,
+        ),
+        npix,
+    )
+    events, per_event = np.unique(collection_event, return_counts=True)
+    return (
+        data.event_ids[events],
+        ak.unflatten(per_collection, per_event),
+        ak.unflatten(pixel_lists, per_event),
+    )
+
+
+def _split_pixels(clusters: ak.Array) -> tuple[ak.Array, ak.Array]:
+    """Per-cluster scalars and per-pixel records of entries of clusters (entries * var * {...})."""
+    fields = clusters.fields
+    pixel_fields = [f for f in fields if f.startswith("pixels_") or f.endswith("_in_pixel") or f == "primary_part"]
+    scalars = clusters[[f for f in fields if f not in pixel_fields and f != "event"]]
+    pixels = ak.zip({f: clusters[f] for f in pixel_fields}, depth_limit=3)
+    return scalars, pixels
+
+
+def _process_config(config: Config, seed: int) -> dict[str, Any]:
+    columns: dict[str, Any] = {"id": 0, "waders_version": waders_versions().get("waders-sim", ""), "seed": int(seed)}
+    for process in config.steps:
+        columns[f"{process.name}_sequence_id"] = int(process.order)
+        for key, value in process.to_dict().items():
+            if isinstance(value, bool) or value is None:
+                continue
+            if isinstance(value, int | float) and not (isinstance(value, float) and math.isnan(value)):
+                columns[f"{process.name}_{key}"] = value
+    detector = config.detector
+    columns.update(e2eV=detector.e2eV, img_exp_time=detector.img_exp_time, ccd_thickness=detector.ccd_thickness)
+    return columns
+
+
+def _geant4_config(path: Path, run_info: dict[str, Any], n_clusters: int) -> dict[str, Any]:
+    columns: dict[str, Any] = {"id": 0, "Nfile": 1, "Ncls": int(n_clusters), "input": str(path.name)}
+    for key, value in run_info.items():
+        if isinstance(value, bool | int | float | str | np.generic):
+            columns[key] = value.item() if isinstance(value, np.generic) else value
+    return columns
+
+
+def simulate_file(
+    path: Path,
+    config: Config,
+    options: SimOptions,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> SimResult:
+    """Simulate the detector response to the events of one Geant4 file.
+
+    Parameters
+    ----------
+    path : Path
+        Geant4 (DAMICG4) ROOT file.
+    config : Config
+        Validated simulation configuration.
+    options : SimOptions
+        Output directory, seed, chunk size, event range.
+    progress : callable, optional
+        Called with the number of events of each finished chunk.
+    """
+    processes = list(config.steps)
+    if not processes:
+        raise ConfigError("no simulation process is active", hint="set active: 1 on PixelizeSignal and ClusterFinder")
+    reco = next((p for p in processes if p.name == "ClusterFinder"), None)
+    threshold = reco.spr_threshold if reco is not None else None
+    out_root = config.sections.get("out_root")
+    prefix = options.prefix or (out_root.prefix_root_name if out_root is not None else "waders_sim")
+    output = options.output_dir / f"{prefix}_{path.stem}.root"
+    context = RunContext(
+        seed=options.seed,
+        detector=config.detector,
+        output_dir=options.output_dir,
+        options={"threshold_e": threshold, "input": str(path)},
+    )
+    rng = CounterRNG(options.seed)
+    result = SimResult(output=output)
+    pipeline = Pipeline(processes)
+    with open_output(output) as out:
+        rec = ClustersTreeWriter(out, "clustersRec", id_branch="event")
+        true = ClustersTreeWriter(out, "clustersTrue", id_branch="event")
+        pixelized = ClustersTreeWriter(out, "pixelizedEvent", id_branch="event", count_branch="Ncollections")
+        for hits in iter_geant4(
+            path,
+            step_size=options.chunk_size,
+            entry_start=options.entry_start,
+            entry_stop=options.entry_stop,
+            detector=config.detector,
+        ):
+            data = SimEvents(hits, rng, config.detector)
+            result.events_read += data.n_events
+            _validate_hits(data)
+            pipeline.run(data, context)
+            for reason, n in data.counters.items():
+                result.counters[reason] = result.counters.get(reason, 0) + n
+            result.events_kept += int((~data.killed).sum())
+            entries = _pixelized_entries(data)
+            if entries is not None:
+                ids, collections, pixel_lists = entries
+                pixelized.extend(ids.astype(np.int32), collections, pixel_lists)
+            for writer, clusters in ((rec, data.clusters), (true, data.true_clusters)):
+                if clusters is None or len(clusters) == 0:
+                    continue
+                ids, per_event = clusters_by_event(clusters)
+                scalars, pixels = _split_pixels(per_event)
+                writer.extend(ids.astype(np.int32), scalars, pixels)
+            if data.clusters is not None:
+                result.clusters += len(data.clusters)
+            if progress is not None:
+                progress(data.n_events)
+        for process in processes:
+            written = process.finish(context)
+            if written:
+                result.extra_outputs[process.name] = written
+        write_records_tree(out, "geant4_config", _geant4_config(path, read_run_info(path), result.clusters))
+        write_records_tree(out, "process_config", _process_config(config, options.seed))
+    log.info("%s: %d events, %d clusters -> %s", path.name, result.events_read, result.clusters, output)
+    return result
