@@ -1,0 +1,115 @@
+"""waders sim end to end: Geant4-layout inputs with known deposits, outputs, determinism, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from waders.core.hits import HitCollection
+from waders.io.root import describe_root, read_clusters, read_records, write_geant4
+
+SHARED_CONFIG = Path(__file__).resolve().parents[3].parent / "shared" / "configs" / "pysimdamicm"
+PITCH = 0.015  # mm
+E2EV = 3.77
+
+
+def waders(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "waders.core", *args], capture_output=True, text=True, timeout=300)
+
+
+def sim_config(tmp_path: Path, **extra: dict) -> Path:
+    config = {
+        "detector_response": {"PixelizeSignal": {"active": 1}, **extra},
+        "reconstruction": {"ClusterFinder": {"method": 1, "max_nearest_neighbor": 2, "active": 1}},
+        "CF": {"ccd_shape": [200, 300], "e2eV": E2EV, "ccd_thickness": 0.675},
+    }
+    path = tmp_path / "sim.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+@pytest.fixture
+def point_events(tmp_path):
+    """Events with one or two point deposits at known pixels; event 3 lies outside the CCD."""
+    rows = [(10, 20), (50, 60), (100, 150), (-5, 10), (199, 299)]
+    counts = np.array([1, 2, 1, 1, 1])
+    x, y, edep = [], [], []
+    for (row, col), n in zip(rows, counts, strict=True):
+        for k in range(n):
+            x.append((col + 0.5) * PITCH + (k * 10 * PITCH))  # the second deposit 10 pixels away
+            y.append((row + 0.5) * PITCH)
+            edep.append(1000.0 * (k + 1))
+    n = len(x)
+    hits = {
+        "x": np.array(x), "y": np.array(y), "z": np.full(n, 0.3), "time": np.zeros(n), "edep": np.array(edep),
+        "ccd": np.ones(n, dtype=np.int32), "pdg": np.full(n, 11, dtype=np.int32),
+    }  # fmt: skip
+    path = tmp_path / "g4.root"
+    write_geant4(path, HitCollection.from_arrays(np.arange(5), counts, hits), run_info={"NEvts": 5, "Seed": 7})
+    return path
+
+
+def test_point_deposits_become_clusters_at_their_pixels(tmp_path, point_events):
+    config = sim_config(tmp_path)
+    result = waders("sim", "--json", str(config), "--g4file", str(point_events), "-o", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert "events outside the CCD" in result.stdout  # reported, not silently dropped
+    (output,) = (tmp_path / "out").glob("*.root")
+    trees = {t["name"]: t["entries"] for t in describe_root(output)["trees"]}
+    assert {"clustersRec", "clustersTrue", "pixelizedEvent", "geant4_config", "process_config"} <= set(trees)
+    rec = read_clusters(output).tolist()
+    by_event = {e["event"]: e["clusters"] for e in rec}
+    assert set(by_event) == {0, 1, 2, 4}
+    assert len(by_event[1]) == 2  # two deposits 10 pixels apart: two clusters
+    (first,) = by_event[0]
+    assert (first["PosX"], first["PosY"]) == (21.0, 11.0)  # 1-based column / row of the deposit
+    assert first["Energy"] == pytest.approx(1.0)  # keV: the deposit, no noise
+    energies = sorted(c["Energy"] for c in by_event[1])
+    assert energies == pytest.approx([1.0, 2.0])
+    (corner,) = by_event[4]
+    assert (corner["PosX"], corner["PosY"]) == (300.0, 200.0)  # the last pixel of the CCD is inside
+    config_tree = read_records(output, "geant4_config").tolist()[0]
+    assert config_tree["NEvts"] == 5
+
+
+def test_results_do_not_depend_on_the_chunk_size(tmp_path, point_events):
+    config = sim_config(tmp_path)
+    outputs = []
+    for chunk in (1, 2, 1000):
+        out = tmp_path / f"out{chunk}"
+        result = waders("sim", "--json", str(config), "--g4file", str(point_events), "-o", str(out),
+                        "--chunk-size", str(chunk), "--seed", "3")  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        (path,) = out.glob("*.root")
+        outputs.append(read_clusters(path).tolist())
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path):
+    not_root = tmp_path / "g4.root"
+    not_root.write_text("nothing")
+    config = sim_config(tmp_path)
+    result = waders("sim", "--json", str(config), "--g4file", str(not_root), "-o", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert str(not_root) in result.stderr
+    typo = tmp_path / "typo.json"
+    typo.write_text(json.dumps({"detector_response": {"PixelizeSignal": {"shift_pixel_in_z": 0, "active": 1}}}))
+    result = waders("sim", "--json", str(typo), "--check")
+    assert result.returncode == 2
+    assert "unknown parameter 'shift_pixel_in_z' in PixelizeSignal" in result.stderr
+
+
+@pytest.mark.skipif(not SHARED_CONFIG.is_dir(), reason="../shared/configs is not present")
+def test_the_pysimdamicm_simulation_configuration_loads_and_runs(tmp_path, point_events):
+    config = SHARED_CONFIG / "psimulCCDimg_config_file.json"
+    result = waders("sim", "--json", str(config), "--check")
+    assert result.returncode == 0, result.stderr
+    assert "PixelizeSignal -> ClusterFinder" in result.stdout
+    result = waders("sim", "--json", str(config), "--g4file", str(point_events), "-o", str(tmp_path))
+    assert result.returncode == 0, result.stderr
