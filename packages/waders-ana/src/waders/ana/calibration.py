@@ -8,7 +8,7 @@ from typing import ClassVar
 from waders.core import Param, RunContext, SkipperImage
 from waders.core.errors import ConfigError
 from waders.core.image import Amplifier
-from waders.core.kinds import Float
+from waders.core.kinds import Choice, Float, Union
 
 from .base import AnalysisProcess
 
@@ -23,7 +23,9 @@ DC_FIT = "FitDarkCurrentProcess"
 class CalibrationProcess(AnalysisProcess):
     """Divide by the gain of each amplifier (ADU/e-): ``<image>_e`` is in electrons.
 
-    The gain is the configured one (a number, or one per amplifier), or with
+    The gain is the configured one (a number, or one per amplifier), ``"conditions"``
+    (the constant of type ``gain`` valid for the image's CCD, run and time in the
+    conditions database: ``waders ana --conditions DB`` or ``$WADERS_CONDITIONS``), or with
     ``from_dc_fit`` the gain fitted by FitDarkCurrentProcess earlier in the sequence
     for that image (falling back to the configured gain, with a warning, when the fit
     failed).  Unlike pysimdamicm, an amplifier missing from a per-amplifier gain is an
@@ -34,10 +36,18 @@ class CalibrationProcess(AnalysisProcess):
     per_amplifier: ClassVar[bool] = True
 
     image = Param("mean_compressed_pedestal_subtracted", doc="input image product (ADU)")
-    gain = Param(5.3, Float(min=0), unit="ADU/e", per_amplifier=True, doc="gain (ADU per electron)")
+    gain = Param(
+        5.3,
+        Union(Choice(["conditions"]), Float(min=0)),
+        unit="ADU/e",
+        per_amplifier=True,
+        doc="gain (ADU per electron), or 'conditions' to look it up in the conditions database",
+    )
     from_dc_fit = Param(False, doc="use the gain fitted by FitDarkCurrentProcess for this image")
 
-    def gain_for(self, amplifier: Amplifier) -> tuple[float, str]:
+    def gain_for(
+        self, amplifier: Amplifier, image: SkipperImage | None = None, context: RunContext | None = None
+    ) -> tuple[float, str]:
         """The gain to use for an amplifier and where it comes from."""
         if self.from_dc_fit:
             fit = amplifier.results.get(DC_FIT, {})
@@ -45,16 +55,33 @@ class CalibrationProcess(AnalysisProcess):
             if fit.get("valid") and fitted and fitted > 0:
                 return round(float(fitted), 4), "dark-current fit"
             log.warning("amplifier %s: no valid dark-current fit; the configured gain is used", amplifier.name)
-        try:
-            gain = float(self.value_for("gain", amplifier.names))
-        except ConfigError as err:
-            raise ConfigError(err.message, hint=err.hint) from None
+        configured = self.value_for("gain", amplifier.names)
+        if configured == "conditions":
+            return self._from_conditions(amplifier, image, context)
+        gain = float(configured)
         if gain <= 0:
             raise ConfigError(f"{self.name}.gain must be positive for amplifier {amplifier.name}")
         return gain, "configuration"
 
+    @staticmethod
+    def _from_conditions(
+        amplifier: Amplifier, image: SkipperImage | None, context: RunContext | None
+    ) -> tuple[float, str]:
+        from waders.core.conditions import ConditionsDB
+
+        meta = image.meta if image is not None else {}
+        db = ConditionsDB((context.options.get("conditions") if context is not None else None) or None)
+        constant = db.get(
+            "gain",
+            str(meta.get("ccd", 1)),
+            amplifier.names,
+            run=meta.get("run"),
+            when=meta.get("exposure_start"),
+        )
+        return float(constant.value), f"conditions #{constant.id}"
+
     def process_amplifier(self, image: SkipperImage, amplifier: Amplifier, context: RunContext) -> None:
-        gain, source = self.gain_for(amplifier)
+        gain, source = self.gain_for(amplifier, image, context)
         amplifier.set(f"{self.image}_e", self.input_image(amplifier) / gain)
         amplifier.record(self.name, gain_adu_per_e=gain, gain_source=source)
         image.add_header_card(f"GAIN_{amplifier.name}", gain, "calibration constant ADU/e")

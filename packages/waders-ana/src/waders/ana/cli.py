@@ -87,6 +87,12 @@ def _shortcut_overrides(values: dict, extensions: tuple[str, ...], invert: bool)
 @click.option("--ccd", type=int, help="CCD number (default: _ccdN in the file name, else 1).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random streams.")
 @click.option(
+    "--conditions",
+    "conditions_db",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Conditions database for parameters set to 'conditions' (default: $WADERS_CONDITIONS).",
+)
+@click.option(
     "--list-processes",
     "list_processes",
     is_flag=False,

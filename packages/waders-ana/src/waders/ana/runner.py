@@ -54,6 +54,7 @@ class AnalysisOptions:
     run: int | None = None
     image: int | None = None
     ccd: int | None = None
+    conditions: Path | None = None
 
 
 @dataclass
@@ -181,7 +182,7 @@ def analyse_file(
         detector=config.detector,
         output_dir=options.output_dir,
         save_plots=options.save_plots,
-        options={"plot_format": options.plot_format},
+        options={"plot_format": options.plot_format, "conditions": options.conditions},
     )
     Pipeline(processes).run(image, context)
     outputs: dict[str, str] = {}
