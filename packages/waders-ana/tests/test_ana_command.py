@@ -185,3 +185,25 @@ def test_real_damicm_image_with_the_users_configuration(shared, tmp_path):
     counts = json.loads((tmp_path / "t15" / "avg_Image_5_Low_Temp_109_20250807_170213_15.summary.json").read_text())
     for amp in counts["amplifiers"].values():
         assert 100 < amp["n_clusters"] < 180  # pysimdamicm: about 120 to 150 per extension
+
+
+def test_gain_from_the_conditions_database(raw_file, tmp_path):
+    path, _, _ = raw_file
+    db = tmp_path / "conditions.sqlite"
+    for amp, value in (("L", 9.8), ("U", 10.3)):
+        deployed = waders("conditions", "deploy", "--db", str(db), "--type", "gain", "--detector", "1",
+                          "--amplifier", amp, "--value", str(value), "--runs", "0:")  # fmt: skip
+        assert deployed.returncode == 0, deployed.stderr
+    config = tmp_path / "cfg.json"
+    config.write_text(json.dumps({"process": {
+        "sequence": "CompressSkipperProcess;PedestalSubtractionProcess;CalibrationProcess",
+        "CalibrationProcess": {"gain": "conditions"}}}))  # fmt: skip
+    result = waders("ana", "--json", str(config), "--conditions", str(db), "-o", str(tmp_path), str(path))
+    assert result.returncode == 0, result.stderr
+    amps = json.loads((tmp_path / "run7_img12.summary.json").read_text())["amplifiers"]
+    assert (amps["L"]["gain_adu_per_e"], amps["U"]["gain_adu_per_e"]) == (9.8, 10.3)
+    assert amps["L"]["gain_source"].startswith("conditions #")
+    missing = waders("ana", "--json", str(config), "--conditions", str(tmp_path / "none.sqlite"), "-o",
+                     str(tmp_path), str(path))  # fmt: skip
+    assert missing.returncode == 2
+    assert "conditions database" in missing.stderr and "does not exist" in missing.stderr

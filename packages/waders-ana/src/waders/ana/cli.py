@@ -156,6 +156,7 @@ def ana(
         run=run,
         image=image_id,
         ccd=ccd,
+        conditions=conditions_db,
     )
     for pattern in unmatched:
         click.echo(f"error: no file matches {pattern}", err=True)
