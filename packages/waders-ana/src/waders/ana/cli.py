@@ -119,6 +119,7 @@ def ana(
     image_id: int | None,
     ccd: int | None,
     seed: int,
+    conditions_db: Path | None,
     invert: bool,
     **shortcuts: float | int | None,
 ) -> None:

@@ -174,6 +174,9 @@ class RNvsNskipsPlot(AnalysisProcess):
 
     def __init__(self, **values: Any) -> None:
         super().__init__(**values)
+        self._check()
+
+    def _check(self) -> None:
         if self.image != RAW:
             raise ConfigError(f"{self.name}.image must be 'raw' (got {self.image!r})", hint="remove the image key")
         if self.n_skips_per_block == 0:
@@ -216,6 +219,7 @@ class RNvsNskipsPlot(AnalysisProcess):
 
     # --- measurement ---------------------------------------------------------------------------
     def process_amplifier(self, image: SkipperImage, amplifier: Amplifier, context: RunContext) -> None:
+        self._check()
         if not amplifier.has(RAW):
             raise DataError(
                 f"{self.name} needs the raw samples; amplifier {amplifier.name} of {image.label} has none",
