@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from waders.core.cli import config_options, describe_process, list_processes_text, load_cli_config
+from waders.core.cli import config_options, describe_process, executor_options, list_processes_text, load_cli_config
 
 __all__ = ["ana"]
 
@@ -102,6 +102,7 @@ def _shortcut_overrides(values: dict, extensions: tuple[str, ...], invert: bool)
     help="List the installed analysis processes, or show the parameters of NAME, and exit.",
 )
 @click.option("--check", is_flag=True, help="Validate the configuration, print the sequence and exit.")
+@executor_options
 def ana(
     inputs: tuple[str, ...],
     config_path: Path | None,
@@ -121,6 +122,10 @@ def ana(
     seed: int,
     conditions_db: Path | None,
     invert: bool,
+    executor: str,
+    workers: int,
+    scheduler: str | None,
+    files_per_task: int | None,
     **shortcuts: float | int | None,
 ) -> None:
     r"""Analyse skipper-CCD images: INPUTS are FITS files or quoted glob patterns.
@@ -171,11 +176,12 @@ def ana(
 
         return progress
 
+    scale = {"executor": executor, "workers": workers, "scheduler": scheduler, "files_per_task": files_per_task}
     if sys.stderr.isatty() and len(paths) > 1:
         with click.progressbar(length=len(paths), label="analysing", file=sys.stderr, show_pos=True) as bar:
-            result = analyse_files(paths, config, options, progress=report(bar))
+            result = analyse_files(paths, config, options, progress=report(bar), **scale)
     else:
-        result = analyse_files(paths, config, options, progress=report(None))
+        result = analyse_files(paths, config, options, progress=report(None), **scale)
     click.echo(f"analysed {len(result.outputs)} of {len(paths)} file(s) into {output_dir}")
     for path, outputs in result.outputs.items():
         click.echo(f"  {path}: " + ", ".join(f"{k} {v}" for k, v in outputs.items()))

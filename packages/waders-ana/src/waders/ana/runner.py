@@ -16,6 +16,7 @@ from __future__ import annotations
 import glob
 import json
 import logging
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -206,12 +207,36 @@ def analyse_file(
     return outputs
 
 
+def _analyse_batch(task: tuple[list[tuple[int, Path]], Config, AnalysisOptions]) -> list[tuple[str, Any, str | None]]:
+    """Analyse a few files (one task); errors of a file do not stop the others."""
+    batch, config, options = task
+    versions = waders_versions()
+    out = []
+    for position, path in batch:
+        try:
+            out.append((str(path), analyse_file(path, config, options, position=position, versions=versions), None))
+        except WadersError as err:
+            out.append((str(path), None, err.one_line()))
+        except (MemoryError, KeyboardInterrupt):
+            raise
+        except Exception as err:  # a bug must not lose the rest of a night's batch
+            log.debug("%s: internal error", path, exc_info=True)
+            text = " ".join(str(err).split())
+            message = f"{path}: internal error {type(err).__name__}: {text} (rerun with --debug for the traceback)"
+            out.append((str(path), None, message))
+    return out
+
+
 def analyse_files(
     paths: Iterable[Path],
     config: Config,
     options: AnalysisOptions,
     *,
     progress: Any = None,
+    executor: str = "serial",
+    workers: int = 1,
+    scheduler: str | None = None,
+    files_per_task: int | None = None,
 ) -> BatchResult:
     """Analyse several files; a failing file is reported and the others still run.
 
@@ -225,26 +250,45 @@ def analyse_files(
         Output options.
     progress : callable, optional
         Called with ``(path, error message or None)`` after each file.
+    executor, workers, scheduler : str, int, str
+        Where the tasks run (see :func:`waders.core.executors.run_tasks`); outputs are
+        identical to a serial run.
+    files_per_task : int, optional
+        Inputs per task (default: about four tasks per worker).
     """
+    from waders.core.executors import run_tasks
+
     result = BatchResult()
-    versions = waders_versions()
     options.output_dir.mkdir(parents=True, exist_ok=True)
-    for position, path in enumerate(paths):
-        message = None
-        try:
-            result.outputs[str(path)] = analyse_file(path, config, options, position=position, versions=versions)
-        except WadersError as err:
-            message = err.one_line()
-        except (MemoryError, KeyboardInterrupt):
-            raise
-        except Exception as err:  # a bug must not lose the rest of a night's batch
-            log.debug("%s: internal error", path, exc_info=True)
-            text = " ".join(str(err).split())
-            message = f"{path}: internal error {type(err).__name__}: {text} (rerun with --debug for the traceback)"
-        if message is not None:
-            result.failures[str(path)] = message
-        if progress is not None:
-            progress(path, message)
+    indexed = list(enumerate(paths))
+    per_task = files_per_task or max(1, math.ceil(len(indexed) / (4 * max(1, workers))))
+    if executor == "serial":
+        per_task = 1
+    tasks = [(indexed[i : i + per_task], config, options) for i in range(0, len(indexed), per_task)]
+
+    def report(outcome: Any) -> None:
+        if progress is None:
+            return
+        if outcome.error is not None:
+            for _, path in tasks[outcome.index][0]:
+                progress(path, outcome.error)
+            return
+        for path, _, error in outcome.value:
+            progress(Path(path), error)
+
+    outcomes = run_tasks(
+        _analyse_batch, tasks, executor=executor, workers=workers, scheduler=scheduler, progress=report
+    )
+    for outcome in outcomes:
+        if outcome.error is not None:  # the whole task crashed, even after retries
+            for _, path in tasks[outcome.index][0]:
+                result.failures[str(path)] = outcome.error
+            continue
+        for path, outputs, error in outcome.value:
+            if error is None:
+                result.outputs[path] = outputs
+            else:
+                result.failures[path] = error
     return result
 
 

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 from .main import cli, main
-from .options import config_options, describe_process, list_processes_text, load_cli_config
+from .options import config_options, describe_process, executor_options, list_processes_text, load_cli_config
 
-__all__ = ["cli", "config_options", "describe_process", "list_processes_text", "load_cli_config", "main"]
+__all__ = [
+    "cli",
+    "config_options",
+    "describe_process",
+    "executor_options",
+    "list_processes_text",
+    "load_cli_config",
+    "main",
+]

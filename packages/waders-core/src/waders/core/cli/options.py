@@ -16,7 +16,7 @@ import click
 from ..config import Config, load_config
 from ..plugins import Registry, process_registry
 
-__all__ = ["config_options", "describe_process", "list_processes_text", "load_cli_config"]
+__all__ = ["config_options", "describe_process", "executor_options", "list_processes_text", "load_cli_config"]
 
 
 def _format_default(value: Any) -> str:
@@ -118,3 +118,24 @@ def load_cli_config(
     """Load the configuration named on the command line (or ``default``) and apply overrides."""
     source: Any = config_path if config_path is not None else default
     return load_config(source, kind=kind, overrides=overrides, sequence=sequence)
+
+
+def executor_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--executor``, ``--workers``, ``--scheduler`` and ``--files-per-task`` to a command."""
+    from ..executors import EXECUTORS
+
+    func = click.option(
+        "--files-per-task", type=int, default=None, help="Inputs per task (default: about 4 tasks per worker)."
+    )(func)
+    func = click.option(
+        "--scheduler", default=None, metavar="ADDRESS", help="Existing dask scheduler, e.g. tcp://host:8786."
+    )(func)
+    func = click.option("--workers", type=int, default=1, show_default=True, help="Local worker processes.")(func)
+    func = click.option(
+        "--executor",
+        type=click.Choice(EXECUTORS),
+        default="serial",
+        show_default=True,
+        help="Run tasks here, in local processes, or on dask.distributed.",
+    )(func)
+    return func
