@@ -123,3 +123,20 @@ def root(session: nox.Session) -> None:
         "root",
         *session.posargs,
     )
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation with MkDocs, warnings as errors, reference pages generated from the code."""
+    _install(session, list(PACKAGES))
+    session.install("mkdocs>=1.5")
+    build = ROOT / "build"
+    session.run("python", "docs/gen_reference.py", "docs", str(build / "docs"))
+    config = (
+        (ROOT / "mkdocs.yml")
+        .read_text()
+        .replace("docs_dir: docs", "docs_dir: docs")
+        .replace("site_dir: build/site", "site_dir: site")
+    )
+    (build / "mkdocs.yml").write_text(config)
+    session.run("mkdocs", "build", "--strict", "--config-file", str(build / "mkdocs.yml"))
