@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -129,9 +129,13 @@ def one_factor(covariance: np.ndarray, iterations: int = 200) -> np.ndarray:
 
 
 class CommonModeSubtraction(AnalysisProcess):
-    """Subtract the noise common to amplifiers read simultaneously (per pixel time or per row); correlations before/after.
+    """Subtract the noise common to amplifiers read simultaneously (per pixel time or per row).
 
-    See the module docstring for the model, the estimators and their noise penalties.
+    Default: per pixel time, the decorrelating subtraction of a one-factor model fitted to the covariance
+    of noise-only pixels (no noise penalty, no induced correlation); ``estimator`` median/mean of the
+    other amplifiers (penalty and -1/k correlation), ``mode`` row (one offset per row).  Output
+    ``<image>_cm``; records ``correlation_before``/``correlation_after`` (order ``amplifiers``),
+    ``common_mode_rms_adu`` and per amplifier the noise before, after and expected.
     """
 
     order: ClassVar[int] = 25

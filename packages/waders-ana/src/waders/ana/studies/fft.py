@@ -13,11 +13,11 @@ Two spectra per amplifier:
 
 Spectra are one-sided: ``*_power_adu2`` is the variance carried by each frequency bin
 (summing to the variance of the series; a sinusoid of amplitude A puts A**2 / 2 in its
-bin), ``*_psd_adu2_per_hz`` the power divided by the bin width.  Frequencies come from
-the timing: ``sample_time`` and ``pixel_time`` when given; else a header keyword
-(``sample_time_keyword``); else the read time of the image divided by the number of
-samples one amplifier reads (rows x columns x skips); the pixel interval is the number of
-skips per pixel times the sample interval.  Without any timing, frequencies are reported
+bin), ``*_psd_adu2_per_hz`` the power divided by the bin width (half a bin at DC and
+Nyquist).  Frequencies come from the timing: ``sample_time`` and ``pixel_time`` when
+given; else a header keyword (``sample_time_keyword``); else the read time of the image
+divided by the number of samples one amplifier reads (rows x columns x skips); the pixel
+interval is the number of skips per pixel times the sample interval.  Without any timing, frequencies are reported
 only in cycles per sample / per pixel (the ``*_hz`` values are NaN).
 
 The ``n_peaks`` strongest lines of each spectrum (local maxima, DC excluded) are
@@ -112,7 +112,11 @@ def strongest_lines(power: np.ndarray, n_peaks: int, n_averaged: int) -> dict[st
 class FFTNoisePlot(AnalysisProcess):
     """Noise power spectra along the skips (batched FFT over pixels) and along the row readout; strongest lines.
 
-    See the module docstring for the method, the timing and the recorded keys.
+    Timing: ``sample_time``/``pixel_time`` (us), else header ``sample_time_keyword``, else read time /
+    (rows x cols x skips of one amplifier); pixel time = skips x sample time.  Records ``skip_*`` and
+    ``row_*`` spectra (``*_frequency_hz``, ``*_power_adu2``, ``*_psd_adu2_per_hz``), the strongest lines
+    (``skip_peaks_hz``, ``row_peaks_hz``, ``*_peak_power_adu2``, ``*_peak_ratio``, ``*_peak_significance``)
+    and ``peak_frequencies_hz`` (both spectra).
     """
 
     order: ClassVar[int] = 61
@@ -171,11 +175,13 @@ class FFTNoisePlot(AnalysisProcess):
             block = np.asarray(raw[first:last])[:, cols, start:stop]
             if block.dtype not in (np.float32, np.float64):
                 block = block.astype(np.float64)
-            mean = block.mean(axis=2, dtype=np.float64)
-            means[first:last, cols] = mean
-            spectrum = scipy.fft.rfft(block - mean[:, :, None].astype(block.dtype), axis=2)
-            flat = spectrum.reshape(-1, spectrum.shape[-1]).view(block.dtype).reshape(-1, spectrum.shape[-1], 2)
-            total += np.einsum("pfc,pfc->f", flat, flat, dtype=np.float64)
+            # removing each pixel's mean only changes the DC bin: transform as is, drop DC afterwards
+            spectrum = scipy.fft.rfft(block, axis=2)
+            means[first:last, cols] = spectrum[:, :, 0].real / length
+            pairs = spectrum.reshape(-1, spectrum.shape[-1]).view(block.dtype)  # (pixels, 2 * bins): re, im
+            power = np.einsum("pf,pf->f", pairs, pairs).astype(np.float64)
+            total += power[0::2] + power[1::2]
+        total[0] = 0.0
         n_pixels = (rows.stop - rows.start) * (cols.stop - cols.start)
         return total, n_pixels, length, means
 
@@ -247,13 +253,17 @@ class FFTNoisePlot(AnalysisProcess):
         cycles = np.fft.rfftfreq(length)
         frequency = cycles / interval
         bin_hz = 1.0 / (length * interval)
+        half = np.ones_like(power)  # DC and Nyquist bins of a one-sided spectrum are half as wide
+        half[0] = 0.5
+        if length % 2 == 0:
+            half[-1] = 0.5
         lines = strongest_lines(power, self.n_peaks, n_series)
         count_key = "skip_n_pixels" if prefix == "skip" else "row_n_rows"
         return {
             f"{prefix}_frequency_hz": frequency,
             f"{prefix}_frequency_per_{per}": cycles,
             f"{prefix}_power_adu2": power,
-            f"{prefix}_psd_adu2_per_hz": power / bin_hz,
+            f"{prefix}_psd_adu2_per_hz": power / (bin_hz * half),
             f"{prefix}_bin_hz": bin_hz,
             count_key: n_series,
             f"{prefix}_peaks_hz": frequency[lines["index"]],
@@ -274,11 +284,13 @@ class FFTNoisePlot(AnalysisProcess):
         timed = math.isfinite(results["sample_time_s"])
         with figure(
             context, image, self.name, "spectra", amplifier, nrows=len(panels), size=(7.0, 3.2 * len(panels))
-        ) as (_, axes):
+        ) as (fig, axes):
+            fig.subplots_adjust(hspace=0.5)
             for ax, (prefix, per) in zip(np.atleast_1d(axes), panels, strict=True):
                 x = results[f"{prefix}_frequency_hz" if timed else f"{prefix}_frequency_per_{per}"][1:]
                 y = results[f"{prefix}_psd_adu2_per_hz" if timed else f"{prefix}_power_adu2"][1:]
                 ax.plot(x, y, lw=0.8, color="k")
+                ax.axhline(float(np.median(y)), ls="--", lw=0.8, color="tab:gray", label="median")
                 peaks = results[f"{prefix}_peaks_hz" if timed else f"{prefix}_peaks_per_{per}"]
                 index = np.searchsorted(x, peaks)
                 ax.plot(peaks, y[np.clip(index, 0, len(y) - 1)], "v", color="tab:red", ms=5, label="strongest lines")

@@ -27,6 +27,7 @@ Deliberate differences from pysimdamicm:
   with bounds at 0.5-1.5 std; the histogram spans the fit range, not min..max of the data;
 * header cards carry the amplifier name (pysimdamicm wrote GFSIG, GFESIG and GFCHI2 once,
   overwritten by the last amplifier);
+* without overscan columns the active region is fitted (with a warning) instead of failing;
 * ``show_outliers`` is accepted and ignored (it crashed pysimdamicm).
 """
 
@@ -69,13 +70,13 @@ def _n_bins(method: str, manual: int, values: np.ndarray, lo: float, hi: float, 
     if method == "manual" and manual > 0:
         return int(manual)
     if method == "sturge":
-        return int(1 + math.ceil(math.log2(n)))
+        return 1 + math.ceil(math.log2(n))
     if method == "freedman":
         q75, q25 = np.percentile(values, [75.0, 25.0])
         step = 2.0 * (q75 - q25) / n ** (1.0 / 3.0)
         if step > 0:
-            return int(min(max(math.ceil((hi - lo) / step), 5), 10_000))
-    return max(5, int(math.ceil((hi - lo) / (0.25 * width))))
+            return min(max(math.ceil((hi - lo) / step), 5), 10_000)
+    return max(5, math.ceil((hi - lo) / (0.25 * width)))
 
 
 def _model(edges: np.ndarray, norm: float, mu: float, sigma: float) -> np.ndarray:
@@ -120,7 +121,9 @@ def fit_gaussian_histogram(counts: np.ndarray, edges: np.ndarray, mu: float, sig
 class GaussianFitProcess(AnalysisProcess):
     """Gaussian fit (binned likelihood) of the pixel values of the overscan or the active region.
 
-    See the module docstring for the selection, the fit and the recorded keys.
+    Fit range: trimmed mean (or median) +/- ``n_sigma`` widths; ``skip_rows``/``skip_cols`` are closed
+    ranges of file rows/columns.  Records ``mu_adu``, ``mu_err``, ``sigma_adu``, ``sigma_err``,
+    ``chi2_ndf``, the histogram; header cards GFMU<A>, GFSIG<A>, GFESIG<A>, GFCHI2<A>.
     """
 
     order: ClassVar[int] = 62
@@ -143,6 +146,9 @@ class GaussianFitProcess(AnalysisProcess):
         """Finite values of the selected pixels and the region name."""
         geometry = amplifier.geometry
         region = "overscan" if self.in_overscan else "active"
+        if self.in_overscan and geometry.overscan_cols == 0:
+            log.warning("%s, amplifier %s: no overscan; fitting the active region", image.label, amplifier.name)
+            region = "active"
         excluded = geometry.mask(region) | self.window_mask(image, amplifier)
         names = amplifier.names
         excluded[file_index_selector(self.value_for("skip_rows", names, []), geometry, "row"), :] = True

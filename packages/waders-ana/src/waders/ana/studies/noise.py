@@ -16,8 +16,9 @@ columns of a row (exact for Gaussian noise).
 
 The fit ``sigma_N = sigma_1 * N**-alpha`` is a generalised least-squares fit of
 ``ln sigma_N`` with the covariance that white noise gives the nested averages (the
-estimates at N and M > N share data: their correlation is N / M), so ``alpha_err`` is a
-real one-sigma error under the white-noise hypothesis; ``correlated_noise`` is True
+estimates at N and M > N share data: the averages are correlated by sqrt(N / M), the
+standard deviations by N / M, the MADs as given by :func:`mad_correlation_series`), so
+``alpha_err`` is a real one-sigma error under the white-noise hypothesis; ``correlated_noise`` is True
 when alpha is more than 3 errors below 0.5.
 
 Records per amplifier: ``n_skips`` (N), ``noise_adu``, ``noise_err_adu``, ``sigma_1_adu``,
@@ -38,12 +39,17 @@ Deliberate differences from pysimdamicm:
 * the spread is taken about each row's mean (pedestal drifts between rows are not
   noise; pysimdamicm included them) and ``is_blank`` uses the whole amplifier image of
   the window;
-* without overscan columns the active region is used instead of failing;
+* without overscan columns the active region is used instead of failing; regions of more
+  than ``max_pixels`` pixels (an active region, a blank image) use a regular subset of
+  columns and rows;
+* the default ``n_skips_per_block`` is -20 (20 log-spaced N; pysimdamicm: -100 in the
+  class, 10 in its default configuration);
 * the power law is fitted, with errors (pysimdamicm only drew two 1/sqrt(N) curves).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from typing import Any, ClassVar
@@ -59,7 +65,7 @@ from ..base import AnalysisProcess
 from ..fitting.gaussian import MAD_TO_SIGMA
 from ..plotting import figure, wants_plots
 
-__all__ = ["RNvsNskipsPlot", "fit_power_law", "skip_counts"]
+__all__ = ["RNvsNskipsPlot", "fit_power_law", "mad_correlation", "mad_correlation_series", "skip_counts"]
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +100,53 @@ def skip_counts(per_block: int, total: int) -> np.ndarray:
     return np.unique(np.append(counts, total)).astype(np.int64)
 
 
-def fit_power_law(n_skips: np.ndarray, noise: np.ndarray, rel_err: np.ndarray) -> dict[str, float]:
+@functools.lru_cache(maxsize=1)
+def _mad_correlation_table() -> tuple[np.ndarray, np.ndarray]:
+    grid = np.linspace(0.0, 1.0, 2001)
+    return grid, mad_correlation_series(grid)
+
+
+def mad_correlation(rho: np.ndarray) -> np.ndarray:
+    """:func:`mad_correlation_series` interpolated from a table (any number of points, fast)."""
+    grid, table = _mad_correlation_table()
+    return np.interp(np.clip(rho, 0.0, 1.0), grid, table)
+
+
+def mad_correlation_series(rho: np.ndarray, terms: int = 4000) -> np.ndarray:
+    """Correlation of the MAD estimates of two samples of unit Gaussians correlated by ``rho``.
+
+    Asymptotically the MAD varies like the fraction of values with ``|x| < q`` (q = 0.6745), so
+    the correlation is that of the indicators ``|x| < q`` and ``|y| < q``; with the Mehler
+    expansion of the bivariate normal density it is
+    ``16 phi(q)**2 * sum_{k even >= 2} rho**k He_{k-1}(q)**2 / k!`` (``rho**2`` would be the
+    correlation of two variance estimates).
+
+    Parameters
+    ----------
+    rho : numpy.ndarray
+        Correlations in [0, 1).
+    terms : int
+        Terms of the series (it converges slowly as rho approaches 1).
+    """
+    q = 0.6744897501960817
+    phi = math.exp(-0.5 * q * q) / math.sqrt(2 * math.pi)
+    h = np.zeros(terms)  # He_n(q) / sqrt(n!) by the stable recurrence
+    h[0], h[1] = 1.0, q
+    for n in range(1, terms - 1):
+        h[n + 1] = (q * h[n] - math.sqrt(n) * h[n - 1]) / math.sqrt(n + 1)
+    k = np.arange(2, terms, 2)
+    rho = np.clip(np.asarray(rho, dtype=np.float64), 0.0, 1.0)
+    return 16 * phi**2 * np.sum(rho[..., None] ** k * (h[k - 1] ** 2 / k), axis=-1)
+
+
+def fit_power_law(
+    n_skips: np.ndarray, noise: np.ndarray, rel_err: np.ndarray, estimator: str = "std"
+) -> dict[str, float]:
     """Fit ``noise = sigma_1 * N**-alpha`` by generalised least squares in log space.
 
-    The covariance of ``ln noise`` between N_i and N_j is
-    ``rel_err_i * rel_err_j * min(N) / max(N)``: the spread estimates of nested averages of
-    white noise are correlated like the squared correlation sqrt(N_i / N_j) of the averages.
+    For white noise the averages of N_i and N_j > N_i nested skips are correlated by
+    ``rho = sqrt(N_i / N_j)``; the covariance of ``ln noise`` is ``rel_err_i * rel_err_j`` times
+    ``rho**2`` for standard deviations and :func:`mad_correlation` for 1.4826 MAD.
 
     Parameters
     ----------
@@ -109,6 +156,8 @@ def fit_power_law(n_skips: np.ndarray, noise: np.ndarray, rel_err: np.ndarray) -
         Measured noise (ADU).
     rel_err : numpy.ndarray
         Relative errors of ``noise``.
+    estimator : {"std", "mad"}
+        How the noise was measured (sets the correlation between the points).
 
     Returns
     -------
@@ -125,7 +174,9 @@ def fit_power_law(n_skips: np.ndarray, noise: np.ndarray, rel_err: np.ndarray) -
     y = np.log(noise[good])
     err = rel_err[good]
     ratio = np.minimum.outer(n, n) / np.maximum.outer(n, n)
-    covariance = np.outer(err, err) * ratio
+    correlation = mad_correlation(np.sqrt(ratio)) if estimator == "mad" else ratio
+    np.fill_diagonal(correlation, 1.0)
+    covariance = np.outer(err, err) * correlation
     design = np.column_stack([np.ones_like(n), -np.log(n)])
     try:
         factor = np.linalg.cholesky(covariance)
@@ -155,7 +206,10 @@ def _overlap(a: slice, b: slice) -> slice:
 class RNvsNskipsPlot(AnalysisProcess):
     """Readout noise versus the number of averaged skips, with a fit sigma_1 * N**-alpha (one pass over raw).
 
-    See the module docstring for the method and the recorded keys.
+    Noise at N: 1.4826 MAD of the overscan (active region without overscan), or the standard deviation of
+    the whole image with ``is_blank``, about each row's mean.  Records ``n_skips``, ``noise_adu``,
+    ``noise_err_adu``, ``sigma_1_adu``, ``sigma_1_err``, ``alpha``, ``alpha_err``, ``alpha_pull``,
+    ``chi2_ndf`` and ``correlated_noise`` (alpha more than 3 errors below 0.5).
     """
 
     order: ClassVar[int] = 60
@@ -231,7 +285,7 @@ class RNvsNskipsPlot(AnalysisProcess):
         region, rows, cols = self.region(image, amplifier)
         row_index, col_index = self._subset(rows, cols)
         noise, rel_err, n_pixels = self.measure(raw, row_index, col_index, start, counts)
-        fit = fit_power_law(counts, noise, rel_err)
+        fit = fit_power_law(counts, noise, rel_err, "std" if self.is_blank else "mad")
         pull = (0.5 - fit["alpha"]) / fit["alpha_err"] if fit["alpha_err"] > 0 else float("nan")
         results: dict[str, Any] = {
             "n_skips": counts,
@@ -280,7 +334,7 @@ class RNvsNskipsPlot(AnalysisProcess):
             take = np.flatnonzero(wanted[first - lo : last - lo])
             if take.size == 0:
                 continue
-            block = np.asarray(raw[first:last])[take][:, col_index, start : start + total]
+            block = np.asarray(raw[first:last])[np.ix_(take, col_index)][:, :, start : start + total]
             sums = np.add.reduceat(block, boundaries, axis=2, dtype=np.float64)
             means = np.cumsum(sums, axis=2) / counts
             if baseline:
