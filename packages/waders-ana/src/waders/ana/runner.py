@@ -133,11 +133,18 @@ def _clusters_file(path: Path, image: SkipperImage, config: Config, versions: di
     clusters = image.results.get("ClusterFinder", {}).get("clusters")
     if clusters is None:
         clusters = ak.Array([])
-    pixel_fields = [f for f in clusters.fields if f.startswith("pixels_")] if len(clusters.fields) else []
-    scalar_fields = [f for f in clusters.fields if f not in pixel_fields]
+    fields = list(clusters.fields) if len(clusters.fields) else []
+    pixel_fields = [f for f in fields if f.startswith("pixels_")]
+    # per-cluster lists (EvalCTIProcess's vcti_pix, vcti_rate, ...) are grouped by their prefix
+    list_fields = [f for f in fields if f not in pixel_fields and clusters[f].ndim == 2]
+    scalar_fields = [f for f in fields if f not in pixel_fields and f not in list_fields]
     per_cluster = clusters[scalar_fields] if scalar_fields else clusters
     pixels = ak.zip({f: clusters[f] for f in pixel_fields}) if pixel_fields else None
     counts = np.array([len(clusters)])
+    groups: dict[str, list[str]] = {}
+    for name in list_fields:
+        groups.setdefault(name.split("_", 1)[0], []).append(name)
+    lists = {g: ak.unflatten(ak.zip({f: clusters[f] for f in names}), counts) for g, names in groups.items()}
     with open_output(path) as out:
         write_clusters_tree(
             out,
@@ -145,6 +152,7 @@ def _clusters_file(path: Path, image: SkipperImage, config: Config, versions: di
             np.array([image.meta.get("run", 0)], dtype=np.int32),
             ak.unflatten(per_cluster, counts),
             ak.unflatten(pixels, counts) if pixels is not None else None,
+            lists=lists or None,
         )
         write_records_tree(out, "info", {k: _one_entry(v) for k, v in info_columns(image).items()})
         write_records_tree(out, "process_config", process_config_columns(config, versions, e2eV))

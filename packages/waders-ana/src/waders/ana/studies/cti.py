@@ -36,12 +36,14 @@ within a Euclidean distance ``d`` of the corner ``(min row, min column)``
 ``(d - step)^2 < dx^2 + dy^2 <= d^2`` without ``cumulative``).  ``halo_rate`` = single-electron
 pixels of the three parts / their valid pixels; ``halo_pix`` are the radii ``d``.
 
-**Vectorisation.**  Per amplifier the single-electron and valid indicators are summed
-cumulatively once along columns and once along rows; the sum over any strip is then the
-difference of two look-ups, done for all (cluster, column) or (cluster, row) pairs and all
-distances with one fancy-indexing operation.  The quadrants are decomposed into runs of
-pixels of one row (the same runs for every cluster), read the same way.  There is no
-loop over clusters or pixels.
+**Vectorisation.**  Per amplifier the single-electron and valid indicators are packed in
+one int64 per pixel and summed cumulatively once along columns and once along rows; the
+sum over any strip is then the difference of two look-ups, done for all (cluster, column)
+or (cluster, row) pairs and all distances with one fancy-indexing operation.  A quarter
+disc is the sum of the full row prefixes up to the corner (one look-up in a table summed
+along both axes) minus one look-up per row of the disc at the staircase
+``C0 - floor(sqrt(d^2 - dy^2))`` (the same staircase for every cluster).  There is no loop
+over clusters or pixels.
 
 **Outputs.**  Fields added to the clusters (``image.results["ClusterFinder"]["clusters"]``,
 which stays a flat record array): ``vcti_pix``, ``vcti_rate``, ``hcti_pix``, ``hcti_rate``
@@ -54,13 +56,19 @@ the number of window pixels, and the single-electron rate of all valid pixels
 (``background_rate``) for comparison.  Windows of neighbouring clusters may overlap; such
 pixels are counted once per cluster, so the errors are then underestimated.
 
+Note: a pixel touching a cluster and above ClusterFinder's candidate cut belongs to the
+cluster.  With a cut below 1 e- (e.g. ``[null, 3, 4]`` with 0.2 e- noise) the pixel right
+behind every column's top (and every row's end) can therefore never be a single-electron
+pixel, which lowers the rates at the smallest distances (pysimdamicm has the same effect);
+compare rates between images or amplifiers, or use a cut above 1 e- for the clustering.
+
 Deliberate differences from pysimdamicm:
 
-* rates are normalised by the valid pixels actually inside the windows: pysimdamicm
-  divided by the window length *raised to the power* of the number of columns in
-  EvalHaloProcess, used the wrong loop variable for the row part of the halo, used the
-  nominal window length for windows clipped at the image edge, and counted pixels of the
-  prescan, overscan and of neighbouring amplifiers;
+* rates are normalised by the valid pixels actually inside the windows (pysimdamicm used the
+  nominal window length, also for windows clipped at the image edge, and in
+  EvalHaloProcess raised it to the *power* of the number of columns instead of multiplying,
+  and used the wrong loop variable for the row part of the halo); windows are restricted
+  to the amplifier's active region and the id_row/id_col window;
 * windows follow the readout direction of every amplifier: pysimdamicm looked to the
   right in file columns, which for the mirrored ``U`` amplifier is *in front* of the
   cluster (CTI) and behind it (halo);
@@ -212,6 +220,8 @@ def line_extremes(
         One entry per (cluster, line) pair, sorted by cluster.
     """
     key = cluster.astype(np.int64) * n_lines + line
+    if key.size == 0:
+        return key, key.copy(), np.asarray(position, dtype=np.int64)
     order = np.lexsort((position, key))
     key, position = key[order], position[order]
     change = key[1:] != key[:-1]
@@ -295,6 +305,13 @@ def quadrant_sums(
     table = sums.along_cols  # [c, r]: row r, columns < c
     both = np.zeros((table.shape[0], table.shape[1] + 1), dtype=np.int64)
     np.cumsum(table, axis=1, out=both[:, 1:])  # [c, r]: rows < r, columns < c
+    # zeros before the first column and row: staircase points outside the image read 0
+    pad = int(radii.max(initial=0))
+    padded = np.zeros((table.shape[0] + pad, table.shape[1] + pad), dtype=np.int64)
+    padded[pad:, pad:] = table
+    flat = padded.ravel()
+    stride = padded.shape[1]
+    offset = -width * stride - dy  # flat offset of (column C0 - w, row R0 - dy) from (C0, R0)
     n_rows = np.diff(bounds)  # rows of each disc: r - 1 (for r >= 1)
     packed = np.empty((n, radii.size), dtype=np.int64)
     step = max(1, _BLOCK // max(dy.size, 1))
@@ -302,8 +319,7 @@ def quadrant_sums(
         r0 = corner_row[start : start + step, None]
         c0 = corner_col[start : start + step, None]
         prefix = both[c0, r0] - both[c0, np.maximum(r0 - n_rows[None, :], 0)]
-        row = r0 - dy[None, :]
-        stairs = table[np.maximum(c0 - width[None, :], 0), np.maximum(row, 0)] * (row >= 0)
+        stairs = np.take(flat, (c0 + pad) * stride + (r0 + pad) + offset[None, :])
         cumulative = np.zeros((stairs.shape[0], stairs.shape[1] + 1), dtype=np.int64)
         np.cumsum(stairs, axis=1, out=cumulative[:, 1:])
         packed[start : start + step] = prefix - (cumulative[:, bounds[1:]] - cumulative[:, bounds[:-1]])
@@ -419,6 +435,8 @@ class _ClusterWindows(AnalysisProcess):
     order: ClassVar[int] = 510
     #: Names of the ``[max, step]`` distance parameters.
     _distance_params: ClassVar[tuple[str, ...]] = ()
+    #: Plot panel title per field prefix.
+    _titles: ClassVar[dict[str, str]] = {}
 
     image = Param("mean_compressed_pedestal_subtracted_e", doc="calibrated image product (e-)")
     Qrange_e = Param([0.75, 1.5], _QRANGE, unit="e", doc="open charge interval (e-) of a single-electron pixel")
@@ -446,18 +464,56 @@ class _ClusterWindows(AnalysisProcess):
         valid = ~(amplifier.geometry.mask("active") | self.window_mask(image, amplifier)) & np.isfinite(charge)
         return charge, valid
 
-    def _inputs(self, image: SkipperImage) -> tuple[dict[str, Any], _ClusterPixels]:
+    def _inputs(self, image: SkipperImage) -> _ClusterPixels:
         found = image.results.get(FINDER, {})
         if "clusters" not in found:
             raise DataError(f"{self.name}: no clusters for {image.label}", hint=f"run {FINDER} before {self.name}")
-        e2eV = float(found.get("e2eV", 3.74))
-        return found, _ClusterPixels.of(found["clusters"], e2eV)
+        return _ClusterPixels.of(found["clusters"], float(found.get("e2eV", 3.74)))
 
-    def _store(self, found: dict[str, Any], fields: dict[str, np.ndarray]) -> None:
+    def _finish(
+        self,
+        data: SkipperImage,
+        context: RunContext,
+        pixels: _ClusterPixels,
+        windows: dict[str, tuple[_Window, np.ndarray, str]],
+        summarised: np.ndarray,
+        backgrounds: list[tuple[int, int]],
+        computed: np.ndarray,
+    ) -> None:
+        """Record the summaries, add the per-cluster fields and draw the plot.
+
+        ``windows`` maps a field prefix (``vcti``) to the cumulative window sums, the
+        distances and the name of the distance key (``vcti_distance_px``); ``backgrounds``
+        holds the (single-electron, valid) pixels of every amplifier; clusters not ``computed``
+        get NaN rates.
+        """
+        steps = {prefix: (w.per_step(self.cumulative), d, key) for prefix, (w, d, key) in windows.items()}
+
+        def summaries(chosen: np.ndarray) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for prefix, (window, dist, key) in steps.items():
+                out[key] = dist
+                out.update(_summary(window, chosen, prefix))
+            return out
+
+        for index, amp in enumerate(data.amplifiers.values()):
+            mine = summarised & (pixels.amplifier == index)
+            self._record(data, amp, summaries(mine), *backgrounds[index], int(mine.sum()))
+        n_hits, n_valid = sum(h for h, _ in backgrounds), sum(v for _, v in backgrounds)
+        self._record(data, None, summaries(summarised), n_hits, n_valid, int(summarised.sum()))
+        fields: dict[str, np.ndarray] = {}
+        for prefix, (window, dist, _) in steps.items():
+            rate = _rate(window.hits, window.valid)
+            rate[~computed] = np.nan
+            fields[f"{prefix}_pix"] = np.broadcast_to(dist.astype(np.int32), rate.shape)
+            fields[f"{prefix}_rate"] = rate
+        found = data.results[FINDER]
         clusters = found["clusters"]
         for name, values in fields.items():
             clusters = ak.with_field(clusters, _list_field(values), name)
         found["clusters"] = clusters
+        if plotting.wants_plots(self, context):
+            self._plot(data, context, [(prefix, key, self._titles[prefix]) for prefix, (_, _, key) in steps.items()])
 
     def _record(
         self,
@@ -481,23 +537,22 @@ class _ClusterWindows(AnalysisProcess):
         else:
             amplifier.record(self.name, **values)
 
-    def _plot(self, image: SkipperImage, context: RunContext, panels: list[tuple[str, str, str]], what: str) -> None:
+    def _plot(self, image: SkipperImage, context: RunContext, panels: list[tuple[str, str, str]]) -> None:
         """Rates vs distance, one panel per (prefix, distance key, title), one line per amplifier."""
         size = (5.0 * len(panels), 4.0)
-        with plotting.figure(context, image, self.name, what, ncols=len(panels), size=size) as (_, axes):
+        with plotting.figure(context, image, self.name, "rates", ncols=len(panels), size=size) as (_, axes):
             axes = np.atleast_1d(axes)
+            window = "distances 1..d" if self.cumulative else "distances d-step+1..d"
+            axes[0].set_ylabel(f"single-electron pixels / pixel ({window})")
             for ax, (prefix, distance_key, title) in zip(axes, panels, strict=True):
                 for name, amp in image.amplifiers.items():
                     res = amp.results.get(self.name, {})
-                    if distance_key not in res:
-                        continue
                     line = ax.errorbar(
                         res[distance_key], res[f"{prefix}_rate"], res[f"{prefix}_rate_err"], fmt="o-", ms=3,
                         label=f"amplifier {name}",
                     )  # fmt: skip
                     ax.axhline(res["background_rate"], ls="--", lw=0.8, color=line[0].get_color())
                 ax.set_xlabel("distance d (pixels)")
-                ax.set_ylabel(f"single-electron pixels / pixel ({'1..d' if self.cumulative else 'one step'})")
                 ax.set_title(title)
                 ax.legend(title="dashed: all pixels")
 
@@ -512,82 +567,31 @@ class EvalCTIProcess(_ClusterWindows):
     """
 
     _distance_params: ClassVar[tuple[str, ...]] = ("VCTI", "HCTI")
+    _titles: ClassVar[dict[str, str]] = {"vcti": "vertical (rows behind)", "hcti": "horizontal (columns behind)"}
 
     VCTI = Param([155, 10], _DISTANCES, doc="[max, step] of the vertical windows (rows behind each column's top)")
     HCTI = Param([155, 10], _DISTANCES, doc="[max, step] of the horizontal windows (readout columns behind each row)")
 
     def run(self, data: SkipperImage, context: RunContext) -> None:
-        found, pixels = self._inputs(data)
+        pixels = self._inputs(data)
         n = pixels.amplifier.size
         vd = distances(self.VCTI, f"{self.name}.VCTI")
         hd = distances(self.HCTI, f"{self.name}.HCTI")
         vertical, horizontal = _Window.zeros(n, vd.size), _Window.zeros(n, hd.size)
         computed = np.zeros(n, dtype=bool)
-        summarised = pixels.charge_e >= self.summary_q_min_e
-        totals = [0, 0]
-        all_clusters = np.ones(n, dtype=bool)
+        backgrounds = []
         for index, amp in enumerate(data.amplifiers.values()):
             sums = indicator_sums(*self._valid(data, amp), tuple(self.Qrange_e))
-            cluster, rows, cols = pixels.of_amplifier(index, amp, all_clusters)
+            backgrounds.append((sums.n_hits, sums.n_valid))
+            cluster, rows, cols = pixels.of_amplifier(index, amp, np.ones(n, dtype=bool))
             computed[cluster] = True
-            geometry = amp.geometry
-            c, line, edge = line_extremes(cluster, cols, rows, geometry.ncols, largest=True)
+            c, line, edge = line_extremes(cluster, cols, rows, amp.geometry.ncols, largest=True)
             vertical.add(c, *strip_sums(sums.along_rows, line, edge, vd, forward=True))
-            c, line, edge = line_extremes(cluster, rows, cols, geometry.nrows, largest=True)
+            c, line, edge = line_extremes(cluster, rows, cols, amp.geometry.nrows, largest=True)
             horizontal.add(c, *strip_sums(sums.along_cols, line, edge, hd, forward=True))
-            v, h = vertical.per_step(self.cumulative), horizontal.per_step(self.cumulative)
-            mine = summarised & (pixels.amplifier == index)
-            self._record(
-                data,
-                amp,
-                {
-                    "vcti_distance_px": vd,
-                    **_summary(v, mine, "vcti"),
-                    "hcti_distance_px": hd,
-                    **_summary(h, mine, "hcti"),
-                },
-                sums.n_hits,
-                sums.n_valid,
-                int(mine.sum()),
-            )
-            totals[0] += sums.n_hits
-            totals[1] += sums.n_valid
-        v, h = vertical.per_step(self.cumulative), horizontal.per_step(self.cumulative)
-        self._record(
-            data,
-            None,
-            {
-                "vcti_distance_px": vd,
-                **_summary(v, summarised, "vcti"),
-                "hcti_distance_px": hd,
-                **_summary(h, summarised, "hcti"),
-            },
-            totals[0],
-            totals[1],
-            int(summarised.sum()),
-        )
-        nan_rows = ~computed
-        v_rate, h_rate = _rate(v.hits, v.valid), _rate(h.hits, h.valid)
-        v_rate[nan_rows], h_rate[nan_rows] = np.nan, np.nan
-        self._store(
-            found,
-            {
-                "vcti_pix": np.broadcast_to(vd.astype(np.int32), (n, vd.size)),
-                "vcti_rate": v_rate,
-                "hcti_pix": np.broadcast_to(hd.astype(np.int32), (n, hd.size)),
-                "hcti_rate": h_rate,
-            },
-        )
-        if plotting.wants_plots(self, context):
-            self._plot(
-                data,
-                context,
-                [
-                    ("vcti", "vcti_distance_px", "vertical (rows behind)"),
-                    ("hcti", "hcti_distance_px", "horizontal (columns behind)"),
-                ],
-                "rates",
-            )
+        windows = {"vcti": (vertical, vd, "vcti_distance_px"), "hcti": (horizontal, hd, "hcti_distance_px")}
+        summarised = pixels.charge_e >= self.summary_q_min_e
+        self._finish(data, context, pixels, windows, summarised, backgrounds, computed)
 
 
 class EvalHaloProcess(_ClusterWindows):
@@ -601,52 +605,29 @@ class EvalHaloProcess(_ClusterWindows):
 
     order: ClassVar[int] = 511
     _distance_params: ClassVar[tuple[str, ...]] = ("radius",)
+    _titles: ClassVar[dict[str, str]] = {"halo": "halo (pixels read before the cluster)"}
 
     radius = Param([155, 10], _DISTANCES, doc="[max, step] of the halo distances (pixels)")
 
     def run(self, data: SkipperImage, context: RunContext) -> None:
-        found, pixels = self._inputs(data)
+        pixels = self._inputs(data)
         n = pixels.amplifier.size
         radii = distances(self.radius, f"{self.name}.radius")
         halo = _Window.zeros(n, radii.size)
-        seeded = pixels.seeded
-        summarised = seeded & (pixels.charge_e >= self.summary_q_min_e)
-        totals = [0, 0]
+        backgrounds = []
         for index, amp in enumerate(data.amplifiers.values()):
             sums = indicator_sums(*self._valid(data, amp), tuple(self.Qrange_e))
-            cluster, rows, cols = pixels.of_amplifier(index, amp, seeded)
-            geometry = amp.geometry
-            c, line, edge = line_extremes(cluster, cols, rows, geometry.ncols, largest=False)
+            backgrounds.append((sums.n_hits, sums.n_valid))
+            cluster, rows, cols = pixels.of_amplifier(index, amp, pixels.seeded)
+            c, line, edge = line_extremes(cluster, cols, rows, amp.geometry.ncols, largest=False)
             halo.add(c, *strip_sums(sums.along_rows, line, edge, radii, forward=False))
             ids, first_row = _group_min(c, edge)
-            c, line, edge = line_extremes(cluster, rows, cols, geometry.nrows, largest=False)
+            c, line, edge = line_extremes(cluster, rows, cols, amp.geometry.nrows, largest=False)
             halo.add(c, *strip_sums(sums.along_cols, line, edge, radii, forward=False))
             _, first_col = _group_min(c, edge)
             hits, valid = quadrant_sums(sums, first_row, first_col, radii)
             halo.hits[ids] += hits
             halo.valid[ids] += valid
-            mine = summarised & (pixels.amplifier == index)
-            self._record(
-                data,
-                amp,
-                {"halo_radius_px": radii, **_summary(halo.per_step(self.cumulative), mine, "halo")},
-                sums.n_hits,
-                sums.n_valid,
-                int(mine.sum()),
-            )
-            totals[0] += sums.n_hits
-            totals[1] += sums.n_valid
-        window = halo.per_step(self.cumulative)
-        self._record(
-            data,
-            None,
-            {"halo_radius_px": radii, **_summary(window, summarised, "halo")},
-            totals[0],
-            totals[1],
-            int(summarised.sum()),
-        )
-        rate = _rate(window.hits, window.valid)
-        rate[~seeded] = np.nan
-        self._store(found, {"halo_pix": np.broadcast_to(radii.astype(np.int32), (n, radii.size)), "halo_rate": rate})
-        if plotting.wants_plots(self, context):
-            self._plot(data, context, [("halo", "halo_radius_px", "halo (pixels read before the cluster)")], "rates")
+        summarised = pixels.seeded & (pixels.charge_e >= self.summary_q_min_e)
+        windows = {"halo": (halo, radii, "halo_radius_px")}
+        self._finish(data, context, pixels, windows, summarised, backgrounds, pixels.seeded)
