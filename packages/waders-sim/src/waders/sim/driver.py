@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ class SimOptions:
     entry_start: int | None = None
     entry_stop: int | None = None
     prefix: str | None = None
+    max_carriers: int = 20_000_000
 
 
 @dataclass
@@ -61,6 +62,26 @@ class SimResult:
     clusters: int = 0
     counters: dict[str, int] = field(default_factory=dict)
     extra_outputs: dict[str, Any] = field(default_factory=dict)
+
+
+def _split_by_charge(chunks: Iterable[Any], e2ev: float, max_carriers: int | None) -> Iterator[Any]:
+    """Cut chunks of events so that one holds at most ``max_carriers`` electrons (bounded memory).
+
+    Diffusion makes one array entry per electron: a chunk of energetic events is split
+    into consecutive event ranges; results do not change (draws are keyed by event id).
+    """
+    for hits in chunks:
+        if max_carriers is None or len(hits) <= 1:
+            yield hits
+            continue
+        electrons = np.cumsum(np.maximum(hits.total_energy(), 0.0) / e2ev)
+        start = 0
+        while start < len(hits):
+            base = electrons[start - 1] if start else 0.0
+            stop = int(np.searchsorted(electrons, base + max_carriers, side="right"))
+            stop = max(stop, start + 1)
+            yield hits[start:stop]
+            start = stop
 
 
 def _validate_hits(data: SimEvents) -> None:
@@ -199,13 +220,15 @@ def simulate_file(
         rec = ClustersTreeWriter(out, "clustersRec", id_branch="event")
         true = ClustersTreeWriter(out, "clustersTrue", id_branch="event")
         pixelized = ClustersTreeWriter(out, "pixelizedEvent", id_branch="event", count_branch="Ncollections")
-        for hits in iter_geant4(
+        chunks = iter_geant4(
             path,
             step_size=options.chunk_size,
             entry_start=options.entry_start,
             entry_stop=options.entry_stop,
             detector=config.detector,
-        ):
+        )
+        carriers = any(p.name == "Diffusion" for p in processes)
+        for hits in _split_by_charge(chunks, config.detector.e2eV, options.max_carriers if carriers else None):
             data = SimEvents(hits, rng, config.detector)
             result.events_read += data.n_events
             _validate_hits(data)

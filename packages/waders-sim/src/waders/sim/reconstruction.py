@@ -104,7 +104,10 @@ class ClusterFinder(SimProcess):
         pixels = data.pixels
         e2ev = data.detector.e2eV
         noise = pixels.get("noise")
-        total = pixels["edep"] + (noise if noise is not None else 0.0)
+        # the measured signal: with Diffusion, the collected electrons (Fano fluctuations, charge collection
+        # losses) times e2eV, as pysimdamicm; without it, the deposited energy
+        signal = pixels["charge"] * e2ev if data.carriers is not None else pixels["edep"]
+        total = signal + (noise if noise is not None else 0.0)
         if self.spr_threshold is not None:
             keep = total > self.spr_threshold * e2ev
         else:
@@ -120,8 +123,10 @@ class ClusterFinder(SimProcess):
             ~np.isin(np.arange(data.n_events), pixels["event"][keep & alive]) & ~data.killed, "no pixel above threshold"
         )
         if self.true_clusters:
-            signal = (pixels["edep"] > 0) & alive
-            data.true_clusters = self._clusters(data, {k: v[signal] for k, v in pixels.items()}, pixels["edep"][signal])
+            has_signal = (pixels["edep"] > 0) & alive
+            data.true_clusters = self._clusters(
+                data, {k: v[has_signal] for k, v in pixels.items()}, pixels["edep"][has_signal]
+            )
         data.results[self.name] = {
             "n_clusters": len(data.clusters),
             "threshold_eV": None if self.spr_threshold is None else self.spr_threshold * e2ev,
