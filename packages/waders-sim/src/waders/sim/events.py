@@ -63,6 +63,12 @@ PIXEL_FIELDS: dict[str, str] = {
     "electron": "1 if an electron or positron deposited here",
     "silicon": "1 if a silicon recoil deposited here",
     "noise": "noise added to the pixel (eV): dark current and readout noise",
+    "total_unclipped": "signal + noise before saturation (eV), with PixelSaturation",
+    "saturated": "1 if the pixel was clipped at saturation",
+    "paste_row": "row in the blank image where the pixel was pasted (-1: not pasted)",
+    "paste_col": "column in the blank image where the pixel was pasted (-1: not pasted)",
+    "paste_adu": "ADU pasted into the blank image",
+    "paste_image": "index of the blank image the pixel was pasted into",
 }
 
 

@@ -111,7 +111,7 @@ class ClusterFinder(SimProcess):
         if self.spr_threshold is not None:
             keep = total > self.spr_threshold * e2ev
         else:
-            if noise is not None:
+            if "noise" in data.results:  # noise processes ran (saturation alone also creates the field)
                 raise ConfigError(
                     "ClusterFinder.spr_threshold is needed when noise processes are active",
                     hint="set it in electrons, e.g. 4 sigma of the readout noise",
