@@ -30,6 +30,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Child processes write byte code like a normal installation (some sandboxes set PYTHONDONTWRITEBYTECODE,
+#: which makes every command recompile waders and its dependencies: seconds of start-up).
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 sys.path.insert(0, str(Path(__file__).parent))
 
 from io_read_compress import CHILD as BASELINE_CHILD  # noqa: E402
@@ -95,7 +98,7 @@ def make_file(path: Path, nrows: int, ncols: int, nskips: int) -> Path:
 def run_child(args: list[str]) -> dict[str, float]:
     """Run a command; return its wall time and peak RSS (from wait4)."""
     start = time.perf_counter()
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=CHILD_ENV)
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     out, err = process.communicate()

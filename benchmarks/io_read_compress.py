@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -26,6 +27,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Child processes write byte code like a normal installation (some sandboxes set PYTHONDONTWRITEBYTECODE,
+#: which makes every command recompile waders and its dependencies: seconds of start-up).
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 CHILD = r"""
 import json, resource, sys, time
@@ -86,7 +90,9 @@ def make_file(path: Path, gigabytes: float) -> tuple[Path, tuple[int, int, int]]
 
 
 def measure(path: Path, mode: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(path), mode], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), mode], capture_output=True, text=True, check=True, env=CHILD_ENV
+    )
     return json.loads(out.stdout)
 
 

@@ -24,6 +24,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Child processes write byte code like a normal installation (some sandboxes set PYTHONDONTWRITEBYTECODE,
+#: which makes every command recompile waders and its dependencies: seconds of start-up).
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 PYSIMDAMICM_SECONDS = 13 * 60 + 3
 
 
@@ -55,7 +58,7 @@ def make_input(path: Path, n_events: int, seed: int = 1) -> Path:
 def run_sim(config: Path, g4file: Path, out: Path) -> dict[str, float]:
     args = [sys.executable, "-m", "waders.core", "sim", "--json", str(config), "--g4file", str(g4file), "-o", str(out)]
     start = time.perf_counter()
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=CHILD_ENV)
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     stdout, stderr = process.communicate()

@@ -68,7 +68,7 @@ PIXEL_COUNT = "Npix"
 #: Per-entry counter of the flattened pixel arrays.
 PIXEL_COUNTER = "Npixels"
 #: Default maximum number of entries per basket (pixels are bounded by ``MAX_ITEMS``).
-MAX_ENTRIES = 1_000
+MAX_ENTRIES = 50_000
 
 _TOTAL = re.compile(r"N_(.+)_total")
 

@@ -38,7 +38,7 @@ from ._files import counter_of, open_root, require_tree
 __all__ = ["RecordsTreeWriter", "read_records", "write_records_tree"]
 
 #: Default maximum number of entries per basket.
-MAX_ENTRIES = 10_000
+MAX_ENTRIES = 100_000
 #: Default maximum number of jagged items (array elements) per basket.
 MAX_ITEMS = 1_000_000
 
