@@ -23,7 +23,7 @@ ROOT = Path(__file__).parent
 PACKAGES = ("core", "io", "sim", "ana", "dqm")
 
 nox.options.default_venv_backend = "uv|venv"
-nox.options.sessions = ["tests", "lint", "isolation", "root"]
+nox.options.sessions = ["tests", "lint", "isolation", "root", "browser", "docs"]
 nox.options.error_on_missing_interpreters = False
 
 
@@ -140,3 +140,26 @@ def docs(session: nox.Session) -> None:
     )
     (build / "mkdocs.yml").write_text(config)
     session.run("mkdocs", "build", "--strict", "--config-file", str(build / "mkdocs.yml"))
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """The DQM HTML report rendered by a real headless Chromium (Debian package, installed here)."""
+    if not Path("/usr/bin/chromium").exists():
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run(
+            "apt-get", "install", "-y", "-qq", "chromium", external=True, env={"DEBIAN_FRONTEND": "noninteractive"}
+        )
+    _install(session, _waders_dependencies("dqm", test=True), extra_for="dqm")
+    session.run(
+        "pytest",
+        "packages/waders-dqm/tests/test_report_browser.py",
+        "-c",
+        "pyproject.toml",
+        "--rootdir",
+        ".",
+        "-m",
+        "browser",
+        *session.posargs,
+        env={"WADERS_REQUIRE_BROWSER": "1"},
+    )

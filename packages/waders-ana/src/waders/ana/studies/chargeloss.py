@@ -62,9 +62,10 @@ Deliberate differences from pysimdamicm:
   the skips are ``id_skip_start, id_skip_start + skip_step, ... < end`` plus the last skip
   ``end - 1``, without the reference skip (pysimdamicm stopped before ``last - 1``);
 * the Gaussian core of ``D_s`` is the median and 1.4826 MAD refined by the mean and the
-  (truncation-corrected) standard deviation within +-3 sigma, for all skips at once,
-  instead of CCDTesting's histogram walk and least-squares fit (which fails when the
-  positive and negative counts are equal); exact zero differences are kept;
+  (truncation-corrected) standard deviation within +-3 sigma, iterated, for all skips at
+  once and correct for integer ADC samples (Sheppard's correction), instead of
+  CCDTesting's histogram walk and least-squares fit (which fails when the positive and
+  negative counts are equal); exact zero differences are kept;
 * the charge-loss coefficient ``p`` is new;
 * ChargeLossPlot draws with ``save_plots`` (not with the interactive display) and writes
   no separate ``_skipper_chargeloss.fits`` file: with ``save_image`` its images are
@@ -74,6 +75,7 @@ Deliberate differences from pysimdamicm:
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -90,8 +92,12 @@ __all__ = ["ChargeLossPlot", "ChargeLossSkewnessProcess", "charge_loss_model", "
 
 log = logging.getLogger(__name__)
 
-#: Standard deviation of a unit Gaussian truncated at +-3 (corrects the core width).
-_TRUNCATED_STD_3 = 0.986592
+#: Half width of the Gaussian core of the differences (sigmas).
+_CORE = 3.0
+#: Largest number of pixels used to estimate the covariance of the differences between skips.
+_COV_SAMPLE = 50_000
+#: Largest number of differences per skip used to find the Gaussian core.
+_CORE_SAMPLE = 500_000
 #: MAD of a Gaussian in units of its sigma.
 _MAD_TO_SIGMA = 1.4826
 _DEFAULT_BLOCK_MB = 64.0
@@ -148,34 +154,25 @@ def kcl_statistics(diffs: np.ndarray, kcl_threshold: float, n_sig: float) -> dic
         ``skewness``, ``skewness_err``, ``n_skewness`` (arrays of length n_skips).
     """
     d = np.asarray(diffs)
-    median = np.median(d, axis=1)
-    mad = np.median(np.abs(d - median[:, None].astype(d.dtype)), axis=1)
-    sigma0 = np.maximum(_MAD_TO_SIGMA * mad, 1e-12)
-    centred = d - median[:, None].astype(d.dtype)
-    core = np.abs(centred) < 3.0 * sigma0[:, None]
-    n_core = np.maximum(core.sum(axis=1), 1)
-    shift = np.where(core, centred, 0).sum(axis=1, dtype=np.float64) / n_core
-    centre = median + shift
-    second = np.where(core, centred, 0).astype(np.float64)
-    var = (np.einsum("ij,ij->i", second, second) / n_core - shift**2) if d.size else np.zeros(len(d))
-    sigma = np.sqrt(np.maximum(var, 0.0)) / _TRUNCATED_STD_3
-    sigma = np.where(sigma > 0, sigma, sigma0)
+    stride = max(1, -(-d.shape[1] // _CORE_SAMPLE))  # the core from <= 500k values: 0.1 % precision
+    centre, sigma = _gaussian_core(d[:, ::stride])
     centred = d - centre[:, None].astype(d.dtype)
-    n_above = (centred > (kcl_threshold * sigma)[:, None]).sum(axis=1)
-    n_below = (centred < (-kcl_threshold * sigma)[:, None]).sum(axis=1)
+    n_above = (centred > (kcl_threshold * sigma)[:, None].astype(d.dtype)).sum(axis=1)
+    n_below = (centred < (-kcl_threshold * sigma)[:, None].astype(d.dtype)).sum(axis=1)
     total = n_above + n_below
     with np.errstate(invalid="ignore", divide="ignore"):
         k_cl = (n_above - n_below) / total
         k_cl_err = 2.0 * np.sqrt(n_above * n_below**2 + n_below * n_above**2) / total**2
     # skewness of the values below centre + n_sig sigma (one-sided cut, as CCDTesting)
-    keep = centred < (n_sig * sigma)[:, None]
+    keep = centred < (n_sig * sigma)[:, None].astype(d.dtype)
     n = keep.sum(axis=1)
-    kept = np.where(keep, centred, 0).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        m1 = kept.sum(axis=1) / n
-        c = np.where(keep, kept - m1[:, None], 0.0)
-        m2 = np.einsum("ij,ij->i", c, c) / n
-        m3 = np.einsum("ij,ij,ij->i", c, c, c) / n
+        m1 = np.where(keep, centred, 0).sum(axis=1, dtype=np.float64) / n
+        c = np.where(keep, centred - m1[:, None].astype(d.dtype), 0)
+        c2 = c * c
+        m2 = c2.sum(axis=1, dtype=np.float64) / n
+        c2 *= c
+        m3 = c2.sum(axis=1, dtype=np.float64) / n
         skewness = m3 / m2**1.5
         skewness_err = np.sqrt(6.0 * (n - 2.0) / ((n + 1.0) * (n + 3.0)))
     return {
@@ -190,6 +187,55 @@ def kcl_statistics(diffs: np.ndarray, kcl_threshold: float, n_sig: float) -> dic
         "skewness_err": skewness_err,
         "n_skewness": n,
     }
+
+
+def _truncated_variance(t: np.ndarray) -> np.ndarray:
+    """Variance of a unit Gaussian truncated to +-t."""
+    t = np.asarray(t, dtype=np.float64)
+    erf = np.array([math.erf(v) for v in (t / math.sqrt(2.0)).ravel()]).reshape(t.shape)
+    return 1.0 - 2.0 * t * np.exp(-0.5 * t**2) / math.sqrt(2.0 * math.pi) / erf
+
+
+def _gaussian_core(d: np.ndarray, iterations: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and width of the Gaussian core of every row of ``d``.
+
+    Start from the median and 1.4826 MAD, then iterate: mean and variance of the values
+    within +-3 sigma, the variance corrected for the truncation at that window.  Integer
+    differences (raw ADC samples) are treated as binned values: the window edge is half
+    way between integers and Sheppard's 1/12 is removed before the truncation correction
+    and added back, so the width is that of the integer differences themselves.
+    """
+    d = np.ascontiguousarray(d, dtype=np.float32)
+    start = d[:, :: max(1, d.shape[1] // 50_000)]  # starting point only: the iterations refine it
+    centre = np.median(start, axis=1)
+    mad = np.median(np.abs(start - centre[:, None].astype(np.float32)), axis=1)
+    sample = d[:, : min(d.shape[1], 10_000)]
+    integer = bool(np.all(sample == np.round(sample)))
+    sheppard = 1.0 / 12.0 if integer else 0.0
+    sigma = np.maximum(_MAD_TO_SIGMA * mad, 0.5 if integer else 1e-12)
+    sigma = np.sqrt(np.maximum(sigma**2 - sheppard, 0.25 * sigma**2))  # width of the underlying continuum
+    for _ in range(iterations):
+        edge = _CORE * np.sqrt(sigma**2 + sheppard)
+        if integer:
+            edge = np.floor(edge) + 0.5
+        centred = d - centre[:, None].astype(np.float32)
+        inside = np.abs(centred) < edge[:, None].astype(np.float32)
+        n_core = np.maximum(inside.sum(axis=1), 1)
+        kept = np.where(inside, centred, np.float32(0))
+        shift = kept.sum(axis=1, dtype=np.float64) / n_core
+        kept *= kept
+        var = kept.sum(axis=1, dtype=np.float64) / n_core - shift**2 - sheppard
+        updated = np.sqrt(np.maximum(var, 0.0) / _truncated_variance(edge / np.maximum(sigma, 1e-12)))
+        sigma = np.where(updated > 0, updated, sigma)
+        centre = centre + shift
+    return centre, np.sqrt(sigma**2 + sheppard)
+
+
+def _pixel_covariance(d: np.ndarray) -> np.ndarray:
+    """Covariance between skips (rows) of the per-pixel differences, from <= 50k pixels (columns)."""
+    sample = d[:, :: max(1, d.shape[1] // _COV_SAMPLE)].astype(np.float64)
+    centred = sample - sample.mean(axis=1, keepdims=True)
+    return centred @ centred.T / max(sample.shape[1] - 1, 1)
 
 
 def charge_loss_model(p: float, skips: np.ndarray, reference: int, nskips: int) -> np.ndarray:
@@ -274,7 +320,7 @@ class ChargeLossSkewnessProcess(AnalysisProcess):
 
     def process_amplifier(self, image: SkipperImage, amplifier: Amplifier, context: RunContext) -> None:
         raw = _raw_of(self, image, amplifier)
-        nrows, ncols, nskips = raw.shape
+        ncols, nskips = raw.shape[1:]
         skips, reference = self.selected_skips(image, nskips)
         geometry = amplifier.geometry
         wrows, wcols = self.window(image, amplifier)
@@ -364,14 +410,13 @@ class ChargeLossSkewnessProcess(AnalysisProcess):
             log.info("%s, amplifier %s: too few charged pixels for the loss coefficient", self.name, amplifier.name)
             return out
         total = float(charge[charged].sum())
-        d_charged = diffs[:, charged].astype(np.float64)
-        d_empty = diffs[:, empty][:, :200_000].astype(np.float64)  # baseline drift between skips
-        drift = d_empty.mean(axis=1)
-        ratio = (d_charged.sum(axis=1) - n_charged * drift) / total
-        centred = d_charged - d_charged.mean(axis=1, keepdims=True)
-        cov_sum = centred @ centred.T * (n_charged / max(n_charged - 1, 1))
-        centred_e = d_empty - drift[:, None]
-        cov_drift = centred_e @ centred_e.T / (d_empty.shape[1] * max(d_empty.shape[1] - 1, 1))
+        d_charged = diffs[:, charged]
+        # baseline drift between skips: mean difference of the empty pixels (one matrix-vector product)
+        drift = (diffs @ empty.astype(np.float32)).astype(np.float64) / n_empty
+        ratio = (d_charged.sum(axis=1, dtype=np.float64) - n_charged * drift) / total
+        # covariances of the summed differences and of the drift, from <= 50k pixels each
+        cov_sum = n_charged * _pixel_covariance(d_charged)
+        cov_drift = _pixel_covariance(diffs[:, np.flatnonzero(empty)[:: max(1, n_empty // _COV_SAMPLE)]]) / n_empty
         covariance = (cov_sum + n_charged**2 * cov_drift) / total**2
         p, p_err, chi2_ndf = _fit_charge_loss(ratio, covariance, skips, reference, nskips)
         out.update(
@@ -385,7 +430,7 @@ class ChargeLossSkewnessProcess(AnalysisProcess):
 
     def _plot(self, image: SkipperImage, amplifier: Amplifier, context: RunContext, res: dict[str, Any]) -> None:
         skips = res["skips"]
-        with figure(context, image, self.name, "kcl", amplifier, nrows=2, ncols=2, size=(10.0, 7.0)) as (fig, axes):
+        with figure(context, image, self.name, "kcl", amplifier, nrows=2, ncols=2, size=(10.0, 7.0)) as (_, axes):
             ax = axes[0, 0]
             ax.errorbar(skips, res["k_cl_per_skip"], res["k_cl_err_per_skip"], fmt="o", ms=3, color="k")
             ax.axhline(0.0, color="0.5", lw=0.8)
@@ -484,9 +529,11 @@ class ChargeLossPlot(AnalysisProcess):
             if shift is None:
                 shift = float(np.median(sub[:, :, baseline]))
             g = np.subtract(sub, shift, dtype=np.float64).reshape(-1, nskips)
-            s1 += g.sum(axis=0)
+            weights = np.stack([np.ones(len(g)), g[:, baseline]], axis=1)
+            sums = g.T @ weights  # sum and cross product with the baseline in one pass
+            s1 += sums[:, 0]
+            cross += sums[:, 1]
             s2 += np.einsum("ij,ij->j", g, g)
-            cross += g.T @ g[:, baseline]
         n = (rows.stop - rows.start) * (cols.stop - cols.start)
         mean = s1 / n
         var = np.maximum(s2 / n - mean**2, 0.0)
@@ -535,7 +582,9 @@ class ChargeLossPlot(AnalysisProcess):
                 shown = None
                 for i, (k, img) in enumerate(panels):
                     ax = axes[row, i]
-                    shown = ax.imshow(img, origin="lower", aspect="auto", cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+                    shown = ax.imshow(
+                        img, origin="lower", aspect="auto", cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest"
+                    )
                     ax.set_title(f"skip {k}" if row == 0 else f"skip {k} - skip {baseline}", fontsize=9)
                     ax.grid(False)
                     ax.set_xlabel("column (readout order)")
@@ -544,7 +593,7 @@ class ChargeLossPlot(AnalysisProcess):
                     ax.set_axis_off()
                 fig.colorbar(shown, ax=list(axes[row]), label="ADU")
         skips = np.arange(len(res["skip_mean_adu"]))
-        with figure(context, image, self.name, "skips", amplifier, nrows=2, ncols=2, size=(10.0, 7.0)) as (fig, axes):
+        with figure(context, image, self.name, "skips", amplifier, nrows=2, ncols=2, size=(10.0, 7.0)) as (_, axes):
             axes[0, 0].plot(skips, res["skip_mean_adu"], ".", color="k")
             axes[0, 0].set_ylabel("mean of the skip image (ADU)")
             axes[0, 1].plot(skips, res["skip_std_adu"], ".", color="k")
@@ -566,7 +615,7 @@ class ChargeLossPlot(AnalysisProcess):
         values = np.asarray(amplifier.get(self.image), dtype=np.float64)[rows, cols].ravel()
         values = values[np.isfinite(values)]
         lo, hi = self.pcd_charge_range
-        bins = self.pcd_nbins if self.pcd_nbins > 0 else max(1, int(round(hi - lo)))
+        bins = self.pcd_nbins if self.pcd_nbins > 0 else max(1, round(hi - lo))
         ax.hist(values, bins=bins, range=(lo, hi), histtype="step", color="k")
         if self.pcd_ylog:
             ax.set_yscale("log")

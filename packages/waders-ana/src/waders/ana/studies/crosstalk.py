@@ -214,7 +214,7 @@ class CrossTalkProcess(AnalysisProcess):
                 raise DataError(
                     f"{self.name}: amplifier {amp.name} has no std_compressed for the crosstalk flag "
                     f"(pysimdamicm's std_pattern companion files are not read)",
-                    hint="run CompressSkipperProcess with 'std' in func_to_compress on the raw image, or set flag: false",
+                    hint="run CompressSkipperProcess with 'std' in func_to_compress, or set flag: false",
                 )
             std = np.asarray(amp.get("std_compressed"), dtype=np.float64)
             rows, cols = amp.geometry.region("active")
@@ -273,6 +273,14 @@ class CrossTalkProcess(AnalysisProcess):
 
     def _matrix(self, image: SkipperImage, amps: list[Amplifier], context: RunContext) -> dict[str, Any]:
         n = len(amps)
+        missing = [a.name for a in amps if not a.has(self.image)]
+        if missing:
+            raise DataError(
+                f"{self.name}: image '{self.image}' of the alpha matrix is not available for amplifier(s) "
+                f"{', '.join(missing)}",
+                hint="run the process that makes it (e.g. CalibrationProcess) earlier, set 'image', "
+                "or set alpha_matrix: false",
+            )
         values = [np.asarray(a.get(self.image), dtype=np.float64) for a in amps]
         alpha, alpha_err = np.full((n, n), np.nan), np.full((n, n), np.nan)
         null, null_err = np.full((n, n), np.nan), np.full((n, n), np.nan)
@@ -348,7 +356,7 @@ class CrossTalkProcess(AnalysisProcess):
     ) -> None:
         names = [a.name for a in amps]
         n = len(amps)
-        with figure(context, image, self.name, "alpha_matrix") as (fig, ax):
+        with figure(context, image, self.name, "alpha_matrix") as (_, ax):
             image_view(ax, alpha * 1e4, label=r"$\alpha$ [dst, src] $\times 10^{4}$", percentiles=(0, 100))
             ax.set_xticks(range(n), names)
             ax.set_yticks(range(n), names)
@@ -360,7 +368,7 @@ class CrossTalkProcess(AnalysisProcess):
                         text = f"{alpha[i, j] * 1e4:.3g}\n±{alpha_err[i, j] * 1e4:.2g}\nn={n_seeds[i, j]}"
                         ax.text(j, i, text, ha="center", va="center", fontsize=7, color="w")
         size = (3.0 * n, 2.6 * n)
-        with figure(context, image, self.name, "scatter", nrows=n, ncols=n, size=size) as (fig, axes):
+        with figure(context, image, self.name, "scatter", nrows=n, ncols=n, size=size) as (_, axes):
             axes = np.asarray(axes).reshape(n, n)
             for i in range(n):
                 for j in range(n):

@@ -219,7 +219,7 @@ class CorrectElectronicColumnTransient(AnalysisProcess):
         median, error = res["column_median"], res["column_median_err"]
         shown = np.arange(min(len(median), 2 * self.col_end))
         x = np.arange(self.col_start, self.col_end)
-        with figure(context, image, self.name, "columns", amplifier, nrows=2, ncols=1, size=(7.0, 6.0)) as (fig, axes):
+        with figure(context, image, self.name, "columns", amplifier, nrows=2, ncols=1, size=(7.0, 6.0)) as (_, axes):
             axes[0].errorbar(shown, median[shown] - baseline, error[shown], fmt=".", color="k", label="column median")
             axes[0].plot(
                 x, model, color="tab:red", label=rf"fit: A = {res['ect_A0']:.3g} {unit}, $\mu$ = {res['ect_mu0']:.3g}"
