@@ -18,7 +18,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,8 +171,11 @@ def analyse_file(
     *,
     position: int = 0,
     versions: dict[str, str] | None = None,
+    on_image: Callable[[SkipperImage], None] | None = None,
 ) -> dict[str, str]:
     """Analyse one file and write its outputs; return ``{kind: output path}``.
+
+    ``on_image`` is called with the analysed image (the DQM evaluates its monitor elements on it).
 
     Raises
     ------
@@ -194,6 +197,8 @@ def analyse_file(
         options={"plot_format": options.plot_format, "conditions": options.conditions},
     )
     Pipeline(processes).run(image, context)
+    if on_image is not None:
+        on_image(image)
     outputs: dict[str, str] = {}
     out = options.output_dir
     if any(p.name == "ClusterFinder" for p in processes):

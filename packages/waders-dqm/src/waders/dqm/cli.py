@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import logging
 from pathlib import Path
 
 import click
@@ -10,6 +12,15 @@ from waders.core.cli import describe_process, list_processes_text, load_cli_conf
 from waders.core.plugins import monitor_registry
 
 __all__ = ["dqm"]
+
+log = logging.getLogger(__name__)
+
+
+def _register_monitors() -> None:
+    """Make the shipped monitor elements known even before their entry points are installed."""
+    from .monitors import register_builtin
+
+    register_builtin(monitor_registry())
 
 
 @click.group("dqm", invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,6 +36,7 @@ __all__ = ["dqm"]
 @click.pass_context
 def dqm(ctx: click.Context, list_monitors: str | None) -> None:
     """Monitor the data quality of skipper-CCD runs (the successor of dqmSKImg)."""
+    _register_monitors()
     if list_monitors is not None:
         registry = monitor_registry()
         if list_monitors == "*":
@@ -42,5 +54,182 @@ def dqm(ctx: click.Context, list_monitors: str | None) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="MONITOR.PARAM=VALUE", help="Override a parameter.")
 def check(config_path: Path, overrides: tuple[str, ...]) -> None:
     """Validate a monitor-element configuration and list the active monitor elements."""
+    from .monitor import active_monitors
+
+    _register_monitors()
     config = load_cli_config("dqm", config_path, overrides)
+    active_monitors(config.steps)
     click.echo("configuration is valid; monitor elements: " + (", ".join(config.names) or "(none active)"))
+
+
+def _executor_options(func):  # type: ignore[no-untyped-def]
+    """``--executor/--workers/--scheduler`` when waders-core provides them, else ``--workers`` alone."""
+    try:
+        from waders.core.cli import executor_options
+    except ImportError:
+        return click.option("--workers", type=int, default=1, show_default=True, help="Local worker processes.")(func)
+    return executor_options(func)
+
+
+@dqm.command("run", context_settings={"max_content_width": 100})
+@click.argument("inputs", nargs=-1)
+@click.option("--run", "run_number", type=int, required=True, envvar="DQM_RUN", help="Run number (or $DQM_RUN).")
+@click.option(
+    "-j",
+    "--json",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Analysis configuration (default: the default analysis of waders ana).",
+)
+@click.option(
+    "--me-json",
+    "me_config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Monitor-element configuration (pysimdamicm's dqmSKImg file works; default: waders' set).",
+)
+@click.option("--set", "overrides", multiple=True, metavar="ME.PARAM=VALUE", help="Override an ME parameter.")
+@click.option(
+    "--image-hr",
+    "image_hr",
+    multiple=True,
+    metavar="PATTERN",
+    help="Images (file-name glob) plotted in full: every monitor element (repeatable).",
+)
+@click.option(
+    "--image-plots",
+    type=click.Choice(["none", "problems", "all"]),
+    default="problems",
+    show_default=True,
+    help="Per-image plots: none, those of failing/warning MEs and image MEs, or all.",
+)
+@click.option("--ref", "reference_run", type=int, default=None, help="Reference run to compare with.")
+@click.option(
+    "-o",
+    "--output",
+    "output_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    show_default=True,
+    help="DQM output directory (the run goes into OUTPUT/runNNN).",
+)
+@click.option(
+    "--store",
+    "store_uri",
+    default=None,
+    metavar="URI",
+    help="Store: a file, sqlite:///PATH or mongodb://HOST/DB (default OUTPUT/dqm.sqlite).",
+)
+@click.option("--tag", default=None, help="Run tag stored with the run.")
+@click.option("--pdf", is_flag=True, help="Also a PDF report (when the report builder supports it).")
+@click.option(
+    "--skip",
+    "skip",
+    multiple=True,
+    metavar="TEXT",
+    help="Leave out inputs whose name contains TEXT (a .txt file lists several).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the analysis' random streams.")
+@_executor_options
+def run_command(
+    inputs: tuple[str, ...],
+    run_number: int,
+    config_path: Path | None,
+    me_config_path: Path | None,
+    overrides: tuple[str, ...],
+    image_hr: tuple[str, ...],
+    image_plots: str,
+    reference_run: int | None,
+    output_dir: Path,
+    store_uri: str | None,
+    tag: str | None,
+    pdf: bool,
+    skip: tuple[str, ...],
+    seed: int,
+    executor: str = "serial",
+    workers: int = 1,
+    scheduler: str | None = None,
+    files_per_task: int | None = None,
+) -> None:
+    """Monitor run N: INPUTS are FITS files or quoted glob patterns (added to the run).
+
+    Analyses every image, evaluates the monitor elements, compares them with the reference
+    run, and writes OUTPUT/runNNN/ (summary_runNNN.json, mask_runNNN.fits, me/, report/).
+    Images can be added one by one: an image added again replaces its earlier entry.
+
+    \b
+    Examples:
+      waders dqm run --run 12 -o dqm/ "data/run12/*.fits"
+      waders dqm run --run 13 --ref 12 --me-json dqmSKImg_configuration.json -o dqm/ img_7.fits
+    """  # noqa: D301 (click needs a real \\b)
+    from .run import monitor_run
+
+    if not inputs:
+        click.echo(click.get_current_context().get_help())
+        return
+
+    def progress(path: Path, error: str | None) -> None:
+        if error is not None:
+            click.echo(f"error: {error}", err=True)
+        else:
+            log.info("%s: monitored", path)
+
+    result = monitor_run(
+        inputs,
+        run_number,
+        config_path,
+        me_config_path,
+        output_dir,
+        store_uri,
+        reference_run,
+        tag=tag,
+        pdf=pdf,
+        image_hr=image_hr,
+        image_plots=image_plots,
+        skip=skip,
+        me_overrides=overrides,
+        seed=seed,
+        executor=executor,
+        workers=workers,
+        scheduler=scheduler,
+        files_per_task=files_per_task,
+        progress=progress,
+    )
+    for pattern in result.unmatched:
+        click.echo(f"error: no file matches {pattern}", err=True)
+    document = result.document
+    reference = document.get("reference_run")
+    versus = f" vs run {reference}" if reference is not None else ""
+    run = int(document["run"])
+    summary = result.run_dir / f"summary_run{run:03d}.json"
+    click.echo(
+        f"run {run}: {document['status']}{versus}; {len(document['images'])} image(s) in the run; summary {summary}"
+    )
+    if result.report not in (None, "written", "unavailable"):
+        click.echo(f"error: {result.report}", err=True)
+    if not result.ok:
+        failed = len(result.failures) + len(result.unmatched)
+        if failed:
+            click.echo(f"{failed} input(s) failed (see the errors above)", err=True)
+        raise click.exceptions.Exit(2)
+
+
+def _add_report_commands() -> None:
+    """Add ``publish``/``serve`` from ``waders.dqm.report.commands`` when that module exists."""
+    try:
+        module = importlib.import_module("waders.dqm.report.commands")
+    except ModuleNotFoundError as err:
+        if err.name not in ("waders.dqm.report", "waders.dqm.report.commands"):
+            log.warning("waders dqm publish/serve are unavailable: %s", err)
+        return
+    except Exception as err:  # a broken report package must not break 'waders dqm run'
+        log.warning("waders dqm publish/serve are unavailable: %s: %s", type(err).__name__, err)
+        return
+    for name in getattr(module, "__all__", dir(module)):
+        command = getattr(module, name, None)
+        if isinstance(command, click.Command) and command.name not in dqm.commands:
+            dqm.add_command(command)
+
+
+_add_report_commands()

@@ -73,7 +73,10 @@ def _fits_header(cards: Mapping[str, Any] | Iterable[tuple[str, Any, str]]) -> A
         key = str(key)
         if len(key) > 8 and not key.startswith("HIERARCH"):
             key = f"HIERARCH {key}"
-        header[key] = (_card_value(value), str(comment)[:40])
+        value = _card_value(value)
+        # a card is 80 characters: long HIERARCH keys leave less room for the comment
+        room = 80 - len(key) - len(repr(value)) - 8 if key.startswith("HIERARCH") else 40
+        header[key] = (value, str(comment)[: max(0, min(40, room))])
     return header
 
 

@@ -1,0 +1,111 @@
+"""Reports of DQM runs: a static HTML page per run, a history page, an optional PDF.
+
+:func:`build_report` writes, under ``runNNN/report/``:
+
+* ``index.html``: the run page (header, overview, images table, MEs by amplifier with
+  values, quality badges, plots and reference overlays);
+* ``history.html`` and ``history_*.png``: trends of noise, gain, dark current and
+  masked fraction across all runs;
+* ``overlay_<ME>_<amp>.png``: the reference-run overlays;
+* ``report_runNNN.pdf`` (``pdf=True``): summary table and one page per ME plot.
+
+Everything is written atomically, and plots whose input data did not change are kept
+(``.plots.json`` holds their hashes), so re-building after each new image is cheap.
+``waders dqm publish`` and ``waders dqm serve`` (:mod:`.commands`) put the reports on
+the web.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from waders.core.errors import InputFileError
+
+from .common import PlotCache, write_text
+from .history import TRENDS, DirectoryStore, RunStore, Trend, write_history
+from .html import render_run_page
+from .overlay import load_reference, make_overlays
+from .pdf import pdf_name, write_pdf
+from .view import RunView, run_dir_name
+
+__all__ = ["TRENDS", "DirectoryStore", "RunStore", "Trend", "build_report", "pdf_name", "run_dir_name"]
+
+log = logging.getLogger(__name__)
+
+
+def build_report(
+    run_dir: Path | str, document: Mapping[str, Any], store: RunStore | None = None, *, pdf: bool = False
+) -> dict[str, Path]:
+    """Write the report of one run into ``run_dir/report/``.
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run directory (``OUTDIR/runNNN``); the ME plot paths of the document are
+        relative to it.
+    document : Mapping
+        The run document (the content of ``summary_runNNN.json``).
+    store : RunStore, optional
+        The DQM store (``runs``, ``get_run``, ``history``) for the history page and the
+        reference run.  Without it the run documents of the sibling run directories
+        are used.
+    pdf : bool
+        Also write ``report/report_runNNN.pdf``.
+
+    Returns
+    -------
+    dict of str to Path
+        ``"index"``, ``"history"``, ``"pdf"`` (if written) and every plot the report
+        made, keyed by its file stem (``"history_noise"``, ``"overlay_MEFitDCLambda_L"``...).
+
+    Raises
+    ------
+    DataError
+        If the document has no run number.
+    InputFileError
+        If the report directory cannot be written.
+    """
+    run_dir = Path(run_dir)
+    view = RunView(document)
+    report_dir = run_dir / "report"
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputFileError(f"cannot write {report_dir}: {err.strerror}", hint="check the output directory") from None
+    cache = PlotCache(report_dir)
+    reference = load_reference(view, store, run_dir)
+    overlays = make_overlays(view, reference, cache)
+    history_path, trend_plots = write_history(document, store, run_dir, cache)
+    outputs: dict[str, Path] = {}
+    if pdf:
+        outputs["pdf"] = write_pdf(view, run_dir, cache, overlays)
+    reference_href = None
+    if view.reference_run is not None:
+        name = run_dir_name(view.reference_run)
+        if (run_dir.parent / name / "report" / "index.html").is_file():
+            reference_href = f"../../{name}/report/index.html"
+    html = render_run_page(
+        view,
+        run_dir,
+        overlays={key: path.name for key, path in overlays.items()},
+        history=history_path.name,
+        pdf=outputs["pdf"].name if pdf else None,
+        reference_href=reference_href,
+    )
+    index = report_dir / "index.html"
+    write_text(index, html)
+    cache.save()
+    log.info(
+        "report of run %d: %d plot(s) drawn, %d unchanged, in %s",
+        view.run,
+        len(cache.drawn),
+        len(cache.skipped),
+        report_dir,
+    )
+    outputs = {"index": index, "history": history_path, **outputs}
+    for path in [*overlays.values(), *trend_plots.values()]:
+        outputs[path.stem] = path
+    return outputs

@@ -1,0 +1,278 @@
+"""Publishing run reports into a web directory, and serving it.
+
+``publish_runs(OUTDIR, WEBDIR)`` copies, for every ``OUTDIR/runNNN`` that has a report,
+the report pages, every file they reference inside the run directory (ME plots,
+overlays, trends, PDF) and the run document into ``WEBDIR/runNNN/`` — the same layout,
+so relative links keep working — and writes ``WEBDIR/index.html`` listing all published
+runs.  Each run is staged in a hidden directory and renamed into place, so a reader sees
+the old or the new run, never a half-copied one; unchanged runs are not copied again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from waders.core.errors import ConfigError, InputFileError
+
+from .common import as_mapping, badge, esc, status_of, write_text
+from .html import page
+from .pdf import pdf_name
+
+__all__ = ["PublishResult", "make_server", "publish_runs", "referenced_files", "write_web_index"]
+
+log = logging.getLogger(__name__)
+
+_RUN = re.compile(r"run(\d{3,})")
+MANIFEST = ".published.json"
+#: Report pages published with their references.
+PAGES = ("index.html", "history.html")
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What happened to one run: ``action`` is "published", "unchanged" or "no report"."""
+
+    run: int
+    action: str
+    files: int = 0
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("src", "href") and value:
+                self.links.append(value)
+
+
+def referenced_files(page_path: Path, root: Path) -> list[Path]:
+    """Existing local files that an HTML page links to (``src``/``href``), inside ``root``."""
+    parser = _Links()
+    parser.feed(page_path.read_text(encoding="utf-8"))
+    root = root.resolve()
+    out = []
+    for link in parser.links:
+        parts = urlsplit(link)
+        if parts.scheme or parts.netloc or not parts.path:
+            continue
+        target = (page_path.parent / unquote(parts.path)).resolve()
+        if target.is_file() and target.is_relative_to(root):
+            out.append(target)
+    return out
+
+
+def _run_dirs(source: Path) -> list[tuple[int, Path]]:
+    """(run, directory) of the runs under ``source``, or of ``source`` itself if it is a run directory."""
+    candidates = [source] if _RUN.fullmatch(source.name) else sorted(p for p in source.iterdir() if p.is_dir())
+    out = []
+    for directory in candidates:
+        match = _RUN.fullmatch(directory.name)
+        if match and (directory / f"summary_{directory.name}.json").is_file():
+            out.append((int(match.group(1)), directory))
+    return out
+
+
+def _files_of(run_dir: Path) -> list[Path]:
+    """Every file of a run that the web copy needs, relative to the run directory."""
+    report = run_dir / "report"
+    files = {run_dir / f"summary_{run_dir.name}.json"}
+    for name in PAGES:
+        if (report / name).is_file():
+            files.add(report / name)
+            files.update(referenced_files(report / name, run_dir))
+    root = run_dir.resolve()
+    return sorted(p.resolve().relative_to(root) for p in files)
+
+
+def _manifest(run_dir: Path, files: Iterable[Path]) -> list[list[Any]]:
+    out = []
+    for rel in files:
+        stat = (run_dir / rel).stat()
+        out.append([rel.as_posix(), stat.st_size, stat.st_mtime_ns])
+    return out
+
+
+def _publish_run(run: int, run_dir: Path, target: Path) -> PublishResult:
+    if not (run_dir / "report" / "index.html").is_file():
+        return PublishResult(run, "no report")
+    files = _files_of(run_dir)
+    manifest = _manifest(run_dir, files)
+    final = target / run_dir.name
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads((final / MANIFEST).read_text()) == manifest:
+            return PublishResult(run, "unchanged", len(files))
+    staging = Path(tempfile.mkdtemp(dir=target, prefix=f".{run_dir.name}.new-"))
+    try:
+        for rel in files:
+            destination = staging / rel
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(run_dir / rel, destination)
+        (staging / MANIFEST).write_text(json.dumps(manifest) + "\n")
+        staging.chmod(0o755)
+        old = None
+        if final.exists():
+            old = Path(tempfile.mkdtemp(dir=target, prefix=f".{run_dir.name}.old-"))
+            os.rename(final, old / run_dir.name)
+        os.rename(staging, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return PublishResult(run, "published", len(files))
+
+
+def _published(target: Path) -> list[tuple[int, dict[str, Any]]]:
+    out = []
+    for run, directory in _run_dirs(target):
+        try:
+            document = json.loads((directory / f"summary_{directory.name}.json").read_text())
+        except (OSError, ValueError):
+            continue
+        out.append((run, document if isinstance(document, dict) else {}))
+    return sorted(out, key=lambda item: item[0], reverse=True)
+
+
+def write_web_index(target: Path) -> Path:
+    """Write ``target/index.html``: the published runs, newest first, with their status."""
+    runs = _published(target)
+    counts: dict[str, int] = {}
+    rows = []
+    for run, document in runs:
+        name = f"run{run:03d}"
+        status = status_of(document.get("status"))
+        counts[status] = counts.get(status, 0) + 1
+        links = (
+            [f'<a href="{name}/report/history.html">history</a>']
+            if (target / name / "report" / "history.html").is_file()
+            else []
+        )
+        if (target / name / "report" / pdf_name(run)).is_file():
+            links.append(f'<a href="{name}/report/{pdf_name(run)}">PDF</a>')
+        reference = document.get("reference_run")
+        rows.append(
+            f'<tr class="{status}"><td><a href="{name}/report/index.html">run {run:03d}</a></td>'
+            f"<td>{esc(document.get('tag') or '')}</td><td>{badge(status)}</td>"
+            f"<td class='num'>{len(as_mapping(document.get('images')))}</td>"
+            f"<td>{esc(reference if reference is not None else '')}</td><td>{esc(document.get('updated') or '')}</td>"
+            f"<td>{' '.join(links)}</td></tr>"
+        )
+    summary = ", ".join(f"{counts[s]} {s}" for s in ("fail", "warn", "pass", "none") if counts.get(s))
+    latest = f'<a href="run{runs[0][0]:03d}/report/history.html">History</a>' if runs else ""
+    table = (
+        "<table><tr><th>run</th><th>tag</th><th>status</th><th>images</th><th>reference</th><th>updated</th>"
+        f"<th></th></tr>{''.join(rows)}</table>"
+        if rows
+        else "<p>No run published yet.</p>"
+    )
+    body = (
+        f'<header class="top"><h1>DQM runs</h1><dl class="meta"><div><dt>runs</dt><dd>{len(runs)}</dd></div>'
+        f"<div><dt>status</dt><dd>{esc(summary) or '&mdash;'}</dd></div></dl>"
+        f'<nav class="links">{latest}</nav></header><main><section id="runs"><h2>Runs</h2>{table}</section></main>'
+    )
+    path = target / "index.html"
+    write_text(path, page("DQM runs", body))
+    return path
+
+
+def publish_runs(source: Path | str, target: Path | str) -> list[PublishResult]:
+    """Copy the reports of the runs in ``source`` into the web directory ``target``.
+
+    Parameters
+    ----------
+    source : Path
+        DQM output directory (holding ``runNNN/``), or one run directory.
+    target : Path
+        Web directory (created if needed).
+
+    Returns
+    -------
+    list of PublishResult
+        One per run found in ``source``.
+
+    Raises
+    ------
+    InputFileError
+        If ``source`` has no run, or ``target`` cannot be written.
+    """
+    source, target = Path(source), Path(target)
+    if not source.is_dir():
+        raise InputFileError(f"no DQM output directory {source}", hint="pass --from OUTDIR")
+    runs = _run_dirs(source)
+    if not runs:
+        raise InputFileError(f"no run (runNNN/summary_runNNN.json) in {source}", hint="run the DQM first")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        results = [_publish_run(run, directory, target) for run, directory in runs]
+        write_web_index(target)
+    except OSError as err:
+        raise InputFileError(
+            f"cannot publish into {target}: {err.strerror or err}", hint="check the web directory"
+        ) from None
+    return results
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    quiet = False
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if not self.quiet:
+            super().log_message(format, *args)
+
+
+class _Server6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+def make_server(
+    directory: Path | str, host: str = "127.0.0.1", port: int = 8000, *, quiet: bool = False
+) -> ThreadingHTTPServer:
+    """An HTTP server (stdlib) of the files in ``directory``; call ``serve_forever()`` on it.
+
+    Parameters
+    ----------
+    directory : Path
+        The directory to serve (a published web directory).
+    host : str
+        Address to listen on (``127.0.0.1``: this machine only; ``0.0.0.0``: all).
+    port : int
+        Port; 0 picks a free one (see ``server.server_address``).
+    quiet : bool
+        Do not log the requests on stderr.
+
+    Raises
+    ------
+    InputFileError
+        If ``directory`` is not a directory.
+    ConfigError
+        If the server cannot listen on ``host:port``.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputFileError(f"no directory {directory} to serve", hint="publish first: waders dqm publish --to DIR")
+    handler = type("Handler", (_Handler,), {"quiet": quiet})
+    server_class = _Server6 if ":" in host else ThreadingHTTPServer
+    try:
+        return server_class((host, port), functools.partial(handler, directory=str(directory)))
+    except OSError as err:
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {err.strerror or err}", hint="choose another --port"
+        ) from None

@@ -1,0 +1,48 @@
+"""waders demo: the example runs end to end and its numbers agree with the simulated truth."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from waders.dqm.demo import TRUTH, make_demo_input, run_demo
+
+
+def test_the_shipped_input_is_the_documented_generator(tmp_path):
+    from importlib.resources import files
+
+    from waders.io import read_geant4
+
+    shipped = read_geant4(Path(str(files("waders.dqm").joinpath("data/demo_g4.root"))))
+    again = read_geant4(make_demo_input(tmp_path / "again.root"))
+    assert shipped.events.tolist() == again.events.tolist()
+
+
+def test_demo_gives_back_the_truth(tmp_path):
+    lines: list[str] = []
+    result = run_demo(tmp_path / "example", seed=1, echo=lines.append)
+    measured = result["measured"]
+    # 3 images x 2 amplifiers x 600k pixels: statistical errors far below these tolerances
+    assert measured["gain_adu_per_e"] == pytest.approx(TRUTH["gain_adu_per_e"], rel=0.01)
+    assert measured["sigma_e"] == pytest.approx(TRUTH["sigma_e"], rel=0.03)
+    # the 1-e- diffusion tails of the 300 simulated clusters add a few per cent to the dark current
+    assert TRUTH["lambda_e_per_pixel"] <= measured["lambda_e_per_pixel"] < 1.06 * TRUTH["lambda_e_per_pixel"]
+    assert measured["xray_kev"] == pytest.approx(TRUTH["xray_kev"], rel=0.02)
+    assert result["n_xray_clusters"] >= 140  # 150 X-rays; a few overlap or leave the active area
+    for path in result["outputs"].values():
+        assert Path(path).exists(), path
+    assert any("Fe-55 peak" in line for line in lines)
+
+
+def test_demo_command_line():
+    with tempfile.TemporaryDirectory() as directory:
+        result = subprocess.run(
+            [sys.executable, "-m", "waders.core", "demo", "--help"], capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0
+        assert "Simulate, analyse and monitor" in result.stdout
+        assert Path(directory).exists()
