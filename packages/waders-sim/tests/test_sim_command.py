@@ -113,3 +113,24 @@ def test_the_pysimdamicm_simulation_configuration_loads_and_runs(tmp_path, point
     assert "PixelizeSignal -> ClusterFinder" in result.stdout
     result = waders("sim", "--json", str(config), "--g4file", str(point_events), "-o", str(tmp_path))
     assert result.returncode == 0, result.stderr
+
+
+def test_parallel_simulation_gives_the_serial_output(tmp_path, point_events):
+    config = sim_config(tmp_path)
+    trees = {}
+    for executor in ("serial", "processes", "dask"):
+        out = tmp_path / executor
+        args = ["sim", "--json", str(config), "--g4file", str(point_events), "-o", str(out), "--seed", "5"]
+        if executor != "serial":
+            args += ["--executor", executor, "--workers", "2", "--files-per-task", "2"]  # 2 events per task
+        result = waders(*args)
+        assert result.returncode == 0, result.stderr
+        (path,) = out.glob("*.root")
+        trees[executor] = {
+            name: json.dumps(read_clusters(path, name, count_branch=count).tolist())
+            for name, count in (("clustersRec", "Nclusters"), ("clustersTrue", "Nclusters"),
+                                ("pixelizedEvent", "Ncollections"))
+        }  # fmt: skip
+        assert not list(out.glob(".parts_*"))  # the part files are removed
+    assert trees["processes"] == trees["serial"]
+    assert trees["dask"] == trees["serial"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from waders.core.cli import config_options, describe_process, list_processes_text, load_cli_config
+from waders.core.cli import config_options, describe_process, executor_options, list_processes_text, load_cli_config
 from waders.core.errors import ConfigError
 
 __all__ = ["sim"]
@@ -58,6 +58,7 @@ def _event_range(text: str | None) -> tuple[int | None, int | None]:
     help="List the installed simulation processes, or show the parameters of NAME, and exit.",
 )
 @click.option("--check", is_flag=True, help="Validate the configuration, print the process chain and exit.")
+@executor_options
 def sim(
     config_arg: Path | None,
     config_path: Path | None,
@@ -70,8 +71,16 @@ def sim(
     image: bool,
     list_processes: str | None,
     check: bool,
+    executor: str,
+    workers: int,
+    scheduler: str | None,
+    files_per_task: int | None,
 ) -> None:
     r"""Simulate the detector response to Geant4 events.
+
+    With --executor processes or dask each file is split into event ranges simulated on
+    the workers and merged: the output is identical to a serial run (--files-per-task is
+    then the number of events per task).
 
     \b
     Examples:
@@ -102,7 +111,14 @@ def sim(
 
         total = count_geant4_events(g4file)
         selected = (stop if stop is not None else total) - (start or 0)
-        if sys.stderr.isatty():
+        if executor != "serial":
+            from .parallel import simulate_file_parallel
+
+            result = simulate_file_parallel(
+                g4file, config, options, executor=executor, workers=workers, scheduler=scheduler,
+                events_per_task=files_per_task,
+            )  # fmt: skip
+        elif sys.stderr.isatty():
             with click.progressbar(length=max(0, selected), label=g4file.name, file=sys.stderr) as bar:
                 result = simulate_file(g4file, config, options, progress=bar.update)
         else:
