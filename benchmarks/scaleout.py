@@ -43,7 +43,7 @@ def make_images(directory: Path, n: int) -> list[Path]:
         path = directory / f"scale_{i:03d}.fits"
         if not path.exists():
             image, _ = make_raw_image(
-                amplifiers=("L", "U"), nrows=400, ncols=600, overscan=60, nskips=30, noise=10.0, gain=10.0,
+                amplifiers=("L", "U"), nrows=500, ncols=800, overscan=60, nskips=40, noise=10.0, gain=10.0,
                 dark_current=0.1, seed=i, dtype="float32",
             )  # fmt: skip
             write_raw_image(path, image)
@@ -87,7 +87,7 @@ def main() -> None:
             [
                 begin,
                 f"Measured {time.strftime('%Y-%m-%d')} with `python benchmarks/scaleout.py --update-docs` "
-                f"({args.images} raw images of 400 x 1200 x 30, two amplifiers; whole `waders ana` commands).",
+                f"({args.images} raw images of 500 x 1600 x 40, two amplifiers; whole `waders ana` commands).",
                 "",
                 "| serial | 2 processes | dask LocalCluster, 2 workers | speed-up (target >= 1.7) |",
                 "|---|---|---|---|",

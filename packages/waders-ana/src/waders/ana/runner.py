@@ -240,6 +240,22 @@ def _analyse_batch(task: tuple[list[tuple[int, Path]], Config, AnalysisOptions])
     return out
 
 
+#: Modules a worker needs: imported once in the parent before worker processes fork.
+_analyse_batch.preload = (  # type: ignore[attr-defined]
+    "astropy.io.fits",
+    "uproot",
+    "iminuit",
+    "scipy.ndimage",
+    "scipy.spatial",
+    "scipy.optimize",
+    "waders.ana.compress",
+    "waders.ana.pedestal",
+    "waders.ana.darkcurrent",
+    "waders.ana.calibration",
+    "waders.ana.clusters",
+)
+
+
 def analyse_files(
     paths: Iterable[Path],
     config: Config,

@@ -112,6 +112,7 @@ def _serial(func: Callable, items: Sequence[Any], retries: int, progress: Callab
 def _processes(
     func: Callable, items: Sequence[Any], workers: int, retries: int, progress: Callable | None
 ) -> list[TaskOutcome]:
+    _preload(func)
     outcomes: dict[int, TaskOutcome] = {}
     attempts = dict.fromkeys(range(len(items)), 0)
     pending = list(range(len(items)))
@@ -133,6 +134,16 @@ def _processes(
                         message = f"task {index} failed after {attempts[index]} attempts: {type(err).__name__}: {err}"
                         outcomes[index] = _finish(TaskOutcome(index, None, message, attempts[index]), progress)
     return [outcomes[i] for i in range(len(items))]
+
+
+def _preload(func: Callable) -> None:
+    """Import the task's module tree in the parent so that forked workers start warm."""
+    preload = getattr(func, "preload", ())
+    for name in preload:
+        try:
+            __import__(name)
+        except ImportError:
+            log.debug("cannot preload %s", name)
 
 
 def _dask(
