@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from waders.core.cli import config_options, describe_process, executor_options, list_processes_text, load_cli_config
+from waders.core.cli import config_options, executor_options, list_processes_option, load_cli_config, show_processes
 
 __all__ = ["ana"]
 
@@ -92,15 +92,7 @@ def _shortcut_overrides(values: dict, extensions: tuple[str, ...], invert: bool)
     type=click.Path(path_type=Path, dir_okay=False),
     help="Conditions database for parameters set to 'conditions' (default: $WADERS_CONDITIONS).",
 )
-@click.option(
-    "--list-processes",
-    "list_processes",
-    is_flag=False,
-    flag_value="*",
-    default=None,
-    metavar="[NAME]",
-    help="List the installed analysis processes, or show the parameters of NAME, and exit.",
-)
+@list_processes_option("analysis")
 @click.option("--check", is_flag=True, help="Validate the configuration, print the sequence and exit.")
 @executor_options
 def ana(
@@ -140,7 +132,7 @@ def ana(
     from .runner import AnalysisOptions, analyse_files, expand_inputs, require_inputs
 
     if list_processes is not None:
-        click.echo(list_processes_text("ana") if list_processes == "*" else describe_process(list_processes))
+        show_processes(list_processes, "ana")
         return
     all_overrides = _shortcut_overrides(shortcuts, extensions, invert) + list(overrides)
     default = default_config() if config_path is None else None

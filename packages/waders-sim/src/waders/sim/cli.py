@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from waders.core.cli import config_options, describe_process, executor_options, list_processes_text, load_cli_config
+from waders.core.cli import config_options, executor_options, list_processes_option, load_cli_config, show_processes
 from waders.core.errors import ConfigError
 
 __all__ = ["sim"]
@@ -48,15 +48,7 @@ def _event_range(text: str | None) -> tuple[int | None, int | None]:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")
 @click.option("--chunk-size", type=int, default=20_000, show_default=True, help="Events read at a time.")
 @click.option("--image", is_flag=True, help="Also write FITS images of the events (activates CreateFitsImage).")
-@click.option(
-    "--list-processes",
-    "list_processes",
-    is_flag=False,
-    flag_value="*",
-    default=None,
-    metavar="[NAME]",
-    help="List the installed simulation processes, or show the parameters of NAME, and exit.",
-)
+@list_processes_option("simulation")
 @click.option("--check", is_flag=True, help="Validate the configuration, print the process chain and exit.")
 @executor_options
 def sim(
@@ -90,8 +82,7 @@ def sim(
     from .driver import SimOptions, simulate_file
 
     if list_processes is not None:
-        text = list_processes_text("sim") if list_processes == "*" else describe_process(list_processes, domain="sim")
-        click.echo(text)
+        show_processes(list_processes, "sim")
         return
     path = config_path or config_arg
     all_overrides = list(overrides) + (["CreateFitsImage.active=1"] if image else [])

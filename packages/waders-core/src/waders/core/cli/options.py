@@ -16,7 +16,15 @@ import click
 from ..config import Config, load_config
 from ..plugins import Registry, process_registry
 
-__all__ = ["config_options", "describe_process", "executor_options", "list_processes_text", "load_cli_config"]
+__all__ = [
+    "config_options",
+    "describe_process",
+    "executor_options",
+    "list_processes_option",
+    "list_processes_text",
+    "load_cli_config",
+    "show_processes",
+]
 
 
 def _format_default(value: Any) -> str:
@@ -125,7 +133,7 @@ def executor_options(func: Callable[..., Any]) -> Callable[..., Any]:
     from ..executors import EXECUTORS
 
     func = click.option(
-        "--files-per-task", type=int, default=None, help="Inputs per task (default: about 4 tasks per worker)."
+        "--files-per-task", type=int, default=None, help="Inputs per task (default: about 8 tasks per worker)."
     )(func)
     func = click.option(
         "--scheduler", default=None, metavar="ADDRESS", help="Existing dask scheduler, e.g. tcp://host:8786."
@@ -139,3 +147,21 @@ def executor_options(func: Callable[..., Any]) -> Callable[..., Any]:
         help="Run tasks here, in local processes, or on dask.distributed.",
     )(func)
     return func
+
+
+def list_processes_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add ``--list-processes [NAME]`` (``what``: "analysis" or "simulation") to a command."""
+    return click.option(
+        "--list-processes",
+        "list_processes",
+        is_flag=False,
+        flag_value="*",
+        default=None,
+        metavar="[NAME]",
+        help=f"List the installed {what} processes, or show the parameters of NAME, and exit.",
+    )
+
+
+def show_processes(selection: str, domain: str) -> None:
+    """Print what ``--list-processes [NAME]`` asked for."""
+    click.echo(list_processes_text(domain) if selection == "*" else describe_process(selection, domain=domain))
