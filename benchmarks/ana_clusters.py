@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import numpy as np
+from _timing import best_of
 
 from waders.ana.clusters import BuildClusterMask, ClusterFinder
 from waders.core import Detector, RunContext, SkipperImage
@@ -38,15 +38,6 @@ def make_image(rows: int, cols: int, n_clusters: int, seed: int = 1) -> tuple[Sk
     charge = truth.image((rows, cols)) + rng.poisson(0.001, (rows, cols)) + rng.normal(0.0, SIGMA, (rows, cols))
     image = SkipperImage.from_arrays({"L": charge}, product=PRODUCT)
     return image, int((charge >= 3 * SIGMA).sum())
-
-
-def best_time(function, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -68,12 +59,12 @@ def main() -> None:
     }
     for label, params in (("method0", {"method": 0}), ("method1_n2", {"method": 1, "max_nearest_neighbor": 2})):
         finder = ClusterFinder(spr_threshold=threshold, **params)
-        results[f"{label}_s"] = round(best_time(lambda f=finder: f.run(image, context), args.repeat), 4)
+        results[f"{label}_s"] = round(best_of(lambda f=finder: f.run(image, context), args.repeat), 4)
         clusters = image.results["ClusterFinder"]["clusters"]
         results[f"{label}_clusters"] = len(clusters)
         results[f"{label}_seeded"] = int(np.sum(clusters["has_seed"]))
     mask = BuildClusterMask(cluster_size_min=2, N_col_pre=2, N_col_post=5, N_row_pre=2, N_row_post=5)
-    results["build_mask_s"] = round(best_time(lambda: mask.run(image, context), args.repeat), 4)
+    results["build_mask_s"] = round(best_of(lambda: mask.run(image, context), args.repeat), 4)
     results["masked_fraction"] = round(image["L"].results["BuildClusterMask"]["masked_fraction"], 4)
     print(json.dumps(results))
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 
 import numpy as np
+from _timing import best_of
 
 from waders.ana.darkcurrent import FitDarkCurrentPerRow, FitDarkCurrentProcess
 from waders.core import RunContext, SkipperImage
@@ -40,12 +40,7 @@ def make_image(rows: int, cols: int, seed: int = 1) -> SkipperImage:
 
 def best_time(process, image: SkipperImage, repeats: int) -> float:
     context = RunContext(seed=1)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        process.run(image, context)
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return best_of(lambda: process.run(image, context), repeats)
 
 
 def main() -> None:

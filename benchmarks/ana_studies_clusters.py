@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import numpy as np
+from _timing import best_of
 
 from waders.ana.calibration import CalibrationProcess
 from waders.ana.clusters import BuildClusterMask, ClusterFinder
@@ -62,12 +62,7 @@ def prepared_image(n_clouds: int, context: RunContext):
 
 
 def best_time(process, image, context: RunContext, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        process.run(image, context)
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return best_of(lambda: process.run(image, context), repeat)
 
 
 def main() -> None:

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import numpy as np
+from _timing import best_of
 
 from waders.ana.calibration import CalibrationProcess
 from waders.ana.compress import CompressSkipperProcess
@@ -38,13 +38,7 @@ from waders.io.synthetic import make_raw_image
 
 def best_time(process, image, repeats: int) -> float:
     context = RunContext(seed=1)
-    process.run(image, context)  # warm-up (imports, first allocations)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        process.run(image, context)
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return best_of(lambda: process.run(image, context), repeats, warmup=True)  # warm-up: imports, allocations
 
 
 def main() -> None:
