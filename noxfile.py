@@ -20,7 +20,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 ROOT = Path(__file__).parent
-PACKAGES = ("core", "io", "sim", "ana", "dqm")
+PACKAGES = ("data", "core", "io", "sim", "ana", "dqm")
 
 nox.options.default_venv_backend = "uv|venv"
 nox.options.sessions = ["tests", "lint", "isolation", "root", "browser", "docs"]
