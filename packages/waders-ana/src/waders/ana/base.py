@@ -108,13 +108,22 @@ class AnalysisProcess(Process):
         start = getattr(self, f"id_{axis}_start")
         end = getattr(self, f"id_{axis}_end")
         default_start, default_end = ranges.get(axis, (None, None))
+        where_start = f"{self.name}.id_{axis}_start" if start is not None else f"input.image.id_{axis}_start"
+        where_end = f"{self.name}.id_{axis}_end" if end is not None else f"input.image.id_{axis}_end"
         start = default_start if start is None else start
         end = default_end if end is None else end
         lo = 0 if start is None else int(start)
-        hi = length if end is None or end < 0 else min(int(end), length)
+        hi = length if end is None or end < 0 else int(end)
+        source = image.label
+        if hi > length:
+            raise ConfigError(
+                f"{where_end} = {end} is beyond the {length} {axis}s of {source}",
+                hint=f"set it to at most {length}, or -1 for all {axis}s",
+            )
         if not 0 <= lo < hi:
             raise ConfigError(
-                f"{self.name}: {axis} range [{start}, {end}) is empty for {length} {axis}s",
+                f"{where_start} = {start} leaves an empty {axis} range [{lo}, {hi}) "
+                f"of the {length} {axis}s of {source}",
                 hint=f"set id_{axis}_start/id_{axis}_end within 0..{length}",
             )
         return lo, hi

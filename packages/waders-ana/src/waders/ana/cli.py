@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from waders.core.cli import config_options, executor_options, list_processes_option, load_cli_config, show_processes
+from waders.core.errors import ConfigError, InputFileError, WadersError
 
 __all__ = ["ana"]
 
@@ -129,7 +130,7 @@ def ana(
       waders ana -s CompressSkipperProcess,PedestalSubtractionProcess \
           --set PedestalSubtractionProcess.method=median x.fits
     """
-    from .runner import AnalysisOptions, analyse_files, expand_inputs, require_inputs
+    from .runner import AnalysisOptions, analyse_files, check_config_against, expand_inputs, require_inputs
 
     if list_processes is not None:
         show_processes(list_processes, "ana")
@@ -138,13 +139,28 @@ def ana(
     default = default_config() if config_path is None else None
     config = load_cli_config("analysis", config_path, all_overrides, sequence, default=default)
     if check:
-        click.echo("configuration is valid; sequence: " + (" -> ".join(config.names) or "(empty)"))
+        checked = ""
+        if inputs:  # the configuration must also fit every given file
+            paths, unmatched = expand_inputs(inputs, skip)
+            require_inputs(paths, unmatched)
+            if unmatched:
+                raise InputFileError(f"no file matches {', '.join(unmatched)}")
+            for path in paths:
+                check_config_against(config, path)
+            checked = f" for {len(paths)} file(s)"
+        click.echo(f"configuration is valid{checked}; sequence: " + (" -> ".join(config.names) or "(empty)"))
         return
     if not inputs:
         click.echo(click.get_current_context().get_help())
         return
     paths, unmatched = expand_inputs(inputs, skip)
     require_inputs(paths, unmatched)
+    try:  # a configuration that does not fit the files stops the run before any processing
+        check_config_against(config, paths[0])
+    except ConfigError:
+        raise
+    except WadersError:
+        pass  # an unreadable first file is reported with the others
     options = AnalysisOptions(
         output_dir=output_dir,
         save_images=save_img,

@@ -26,6 +26,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
+from waders.core.amplifiers import check_amplifier_keys
 from waders.core.config import Config
 from waders.core.errors import InputFileError, WadersError
 from waders.core.image import SkipperImage
@@ -164,6 +165,33 @@ def _one_entry(value: Any) -> Any:
     return value
 
 
+def check_image_config(config: Config, image: SkipperImage) -> None:
+    """Raise when the configuration does not fit the image, before anything runs.
+
+    Checks that every key of a per-amplifier value names an amplifier of the image and
+    that the id_row/id_col ranges of every analysis process lie within every amplifier.
+
+    Raises
+    ------
+    ConfigError
+        Naming the configured value, what the image has and the file.
+    """
+    from .base import AnalysisProcess
+
+    source = str(config.path) if config.path is not None else None
+    check_amplifier_keys(config.steps, [a.geometry for a in image.amplifiers.values()], image.label, source)
+    image.meta.setdefault("ranges", _ranges(config))
+    for step in config.steps:
+        if isinstance(step, AnalysisProcess):
+            for amplifier in image.amplifiers.values():
+                step.window(image, amplifier)
+
+
+def check_config_against(config: Config, path: Path) -> None:
+    """Read ``path`` (header and geometry; raw samples stay on disk) and run :func:`check_image_config`."""
+    check_image_config(config, read_image(path, config.input, lazy=True))
+
+
 def analyse_file(
     path: Path,
     config: Config,
@@ -187,6 +215,7 @@ def analyse_file(
     stem = output_stem(path)
     image.meta["stem"] = stem
     image.meta["ranges"] = _ranges(config)
+    check_image_config(config, image)
     _identify(image, path, options, position)
     processes = [p.replace(save_plots=True) if options.save_plots else p for p in config.steps]
     context = RunContext(

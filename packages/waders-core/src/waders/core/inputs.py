@@ -4,8 +4,10 @@ The section has the blocks of pysimdamicm's ``panaSKImg`` configuration: ``image
 (which HDUs, geometry, skip/row/column ranges, corrections), ``datetime`` and
 ``convention`` (which header keywords hold which quantity) and ``scp``
 (slow-control values to copy from the header).  waders-io reads images according
-to them.  Geometry keys default to ``null``: the reader then takes the value from
-the file header where waders wrote it, else the pysimdamicm default.
+to them.  waders adds ``amplifiers``: names used for per-amplifier values mapped to
+amplifiers of the file (``{"A": "CCD_A"}``; see :mod:`waders.core.amplifiers`).
+Geometry keys default to ``null``: the reader then takes the value from the file header
+where waders wrote it, else the pysimdamicm default.
 """
 
 from __future__ import annotations
@@ -114,15 +116,16 @@ class InputConfig:
     datetime: DateTimeInput = field(default_factory=DateTimeInput)
     convention: ConventionInput = field(default_factory=ConventionInput)
     scp: dict[str, str] = field(default_factory=dict)
+    amplifiers: dict[str, str] = field(default_factory=dict)
 
-    BLOCKS = ("image", "datetime", "convention", "scp")
+    BLOCKS = ("image", "datetime", "convention", "scp", "amplifiers")
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any] | None) -> InputConfig:
         """Validate an ``input`` section (every block optional)."""
         mapping = mapping or {}
         if not isinstance(mapping, Mapping):
-            raise ConfigError("input: expected a JSON object with blocks image, datetime, convention, scp")
+            raise ConfigError("input: expected a JSON object with blocks " + ", ".join(cls.BLOCKS))
         config = cls()
         for key, value in mapping.items():
             if key == "image":
@@ -133,6 +136,8 @@ class InputConfig:
                 config.convention = ConventionInput.from_mapping(value)
             elif key == "scp":
                 config.scp = MappingOf(Str()).convert(value, "input.scp", None)
+            elif key == "amplifiers":
+                config.amplifiers = _amplifier_map(value)
             else:
                 close = get_close_matches(key, cls.BLOCKS, n=1)
                 hint = f"did you mean '{close[0]}'?" if close else f"blocks: {', '.join(cls.BLOCKS)}"
@@ -146,4 +151,17 @@ class InputConfig:
             "datetime": self.datetime.to_dict(),
             "convention": self.convention.to_dict(),
             "scp": dict(self.scp),
+            "amplifiers": dict(self.amplifiers),
         }
+
+
+def _amplifier_map(value: Any) -> dict[str, str]:
+    """Validate ``input.amplifiers``: configuration name -> amplifier of the file."""
+    mapping = MappingOf(Str()).convert(value, "input.amplifiers", None)
+    for key, target in mapping.items():
+        if not key.strip() or not target.strip():
+            raise ConfigError(
+                f"input.amplifiers: empty name in {key!r}: {target!r}",
+                hint='map names to amplifiers of the file, e.g. {"A": "CCD_A"}',
+            )
+    return mapping

@@ -17,7 +17,10 @@ When the configuration leaves a size at ``null`` it comes from the header: wader
 own cards (``WPRESCAN``, ``WCCDCOLS``, ``WPRROWS``, ``WOVROWS``, unbinned), the LTA cards
 (``CCDNPRES``, ``CCDNCOL``), the ACM cards (``PRESCAN``, ``NCOLPRE``, ``PHYSCOL``: a readout
 window of the serial register), else pysimdamicm's defaults (8 prescan columns, 6144
-columns, 1 prescan row).  An image narrower than the configured CCD has no overscan.
+columns, 1 prescan row).  A size set in the configuration must fit the image (else a
+:class:`~waders.core.errors.ConfigError` names the value, the image size and the file;
+pysimdamicm also refused a negative overscan); a size from the header or a default that
+is wider than the image leaves no overscan.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from waders.core.errors import InputFileError
+from waders.core.errors import ConfigError, InputFileError
 from waders.core.geometry import AmplifierGeometry
 from waders.core.inputs import ImageInput
 
@@ -96,6 +99,53 @@ def _serial_sizes(
     )
 
 
+def _check_configured(
+    image_cfg: ImageInput,
+    *,
+    nrows: int,
+    ncols: int,
+    n_amp: int,
+    serial: tuple[float, float],
+    binning: tuple[int, int],
+    extension: int | str,
+    source: str,
+) -> None:
+    """Raise when sizes set in ``input.image`` do not fit the image.
+
+    ``serial`` holds the unbinned (prescan, ccd_cols) in effect (configured, else from the
+    header); only a configured value is an error, a header value wider than the image
+    leaves no overscan.
+    """
+    b_r, b_c = binning
+    binned = f", binning {b_r}x{b_c}" if (b_r, b_c) != (1, 1) else ""
+    where = f"{source} (HDU {extension}: {nrows} rows x {ncols} columns{binned})"
+    prescan_u, ccd_cols_u = serial
+    prescan = math.ceil(prescan_u / b_c)
+    width = ncols if n_amp == 1 else ncols // 2
+    per_amp = "" if n_amp == 1 else " per amplifier"
+    sizes = {"ccd_cols": math.ceil(ccd_cols_u / b_c), "n_cols_prescan": prescan}
+    if n_amp == 1:  # either one alone must fit
+        keys = [k for k, size in sizes.items() if size > width and getattr(image_cfg, k) is not None][:1]
+        needed = sizes[keys[0]] if keys else 0
+    else:  # prescan and half of ccd_cols side by side
+        keys = [k for k in sizes if getattr(image_cfg, k) is not None]
+        needed = prescan + math.ceil(ccd_cols_u / (2 * b_c))
+    configured = [f"{key} = {getattr(image_cfg, key):g}" for key in keys]
+    if needed > width and configured:
+        raise ConfigError(
+            f"input.image.{' with '.join(configured)} needs {needed} columns{per_amp} but {where} has {width}",
+            hint="set it from the image geometry (waders info FILE), or null to take it from the header",
+        )
+    rows_pre, rows_over = image_cfg.n_rows_prescan, image_cfg.n_rows_overscan
+    rows_needed = math.ceil((rows_pre or 0) / b_r) + int(rows_over or 0)
+    if (rows_pre is not None or rows_over is not None) and rows_needed >= nrows:
+        raise ConfigError(
+            f"input.image.n_rows_prescan = {rows_pre} and n_rows_overscan = {rows_over} leave no active row "
+            f"of {where}",
+            hint="set them from the image geometry (waders info FILE)",
+        )
+
+
 def split_geometries(
     *,
     nrows: int,
@@ -147,6 +197,16 @@ def split_geometries(
         "col_binning": b_c,
         "extension": extension,
     }
+    _check_configured(
+        image_cfg,
+        nrows=nrows,
+        ncols=ncols,
+        n_amp=n_amp,
+        serial=(prescan_u, ccd_cols_u),
+        binning=(b_r, b_c),
+        extension=extension,
+        source=source,
+    )
     if n_amp == 1:
         overscan = ncols - math.ceil(ccd_cols_u / b_c)
         if overscan < 0:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from waders.core.amplifiers import apply_amplifier_map
 from waders.core.errors import InputFileError
 from waders.core.geometry import ImageGeometry
 from waders.core.image import Amplifier, SkipperImage
@@ -278,6 +279,10 @@ def read_image(
             raise InputFileError(f"{path}: mixes raw and averaged HDUs", hint="select HDUs with input.image.extensions")
     finally:
         hdul.close()
+    if config.amplifiers:
+        mapped = apply_amplifier_map({n: a.geometry for n, a in amplifiers.items()}, config.amplifiers, str(path))
+        for name, amp in amplifiers.items():
+            amp.geometry = mapped[name]
     info = infos[0]
     layout = "multi-extension" if multi else ("two-amplifier" if len(amplifiers) == 2 else "single")
     geometry = ImageGeometry(
