@@ -100,3 +100,17 @@ def test_unmatched_key_names_the_unmatched_keys_only(tmp_path):
     config = img5({"EXT4": "EXT5"})
     with pytest.raises(ConfigError, match=r"has values for EXT5 but .* has amplifiers CCD_A, CCD_B, CCD_D, CCD_C"):
         gains_used(config, tmp_path)
+
+
+def test_a_row_or_column_range_beyond_the_image_is_an_error(tmp_path):
+    """The extensions have 320 rows and 640 columns; a range end beyond them is named with the file."""
+    config = img5()
+    config["input"]["image"]["id_col_end"] = 700
+    with pytest.raises(ConfigError, match=rf"input.image.id_col_end = 700 is beyond the 640 cols of {IMAGE.name}"):
+        gains_used(config, tmp_path)
+    config = img5()
+    config["process"]["PedestalSubtractionProcess"]["id_row_end"] = 321
+    with pytest.raises(ConfigError, match=r"PedestalSubtractionProcess.id_row_end = 321 is beyond the 320 rows"):
+        gains_used(config, tmp_path)
+    config["process"]["PedestalSubtractionProcess"]["id_row_end"] = 320  # the last row is fine
+    assert gains_used(config, tmp_path) == GAINS

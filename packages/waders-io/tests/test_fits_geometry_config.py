@@ -59,7 +59,9 @@ def test_two_amplifier_geometry_beyond_the_image(two_amp, values, message):
 
 
 def test_one_amplifier_ccd_cols_wider_than_the_image(one_amp):
-    with pytest.raises(ConfigError, match=r"ccd_cols = 61 needs 61 columns but .*one.fits \(HDU 0: 30 rows x 60 columns"):
+    with pytest.raises(
+        ConfigError, match=r"ccd_cols = 61 needs 61 columns but .*one.fits \(HDU 0: 30 rows x 60 columns"
+    ):
         read_image(one_amp, image_config(ccd_cols=61))
     # what fits still gives the overscan of the rest: 60 - 55 columns
     assert read_image(one_amp, image_config(ccd_cols=55)).geometry.amplifiers["L"].overscan_cols == 5
@@ -80,5 +82,7 @@ def test_real_damicm_extension_narrower_than_the_configured_ccd():
     config = {"image": {"ccd_cols": 640, "n_cols_prescan": 0, "extensions": [1, 2, 3, 4]}}
     assert all(g.overscan_cols == 0 for g in read_image(path(DAMICM_IMAGE), config).geometry.amplifiers.values())
     config["image"]["ccd_cols"] = 6144
-    with pytest.raises(ConfigError, match=r"ccd_cols = 6144 needs 6144 columns but .*avg_Image_5.*HDU 1: 320 rows x 640"):
+    with pytest.raises(
+        ConfigError, match=r"ccd_cols = 6144 needs 6144 columns but .*avg_Image_5.*HDU 1: 320 rows x 640"
+    ):
         read_image(path(DAMICM_IMAGE), config)

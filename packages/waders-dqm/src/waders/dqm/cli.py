@@ -131,6 +131,11 @@ def _executor_options(func):  # type: ignore[no-untyped-def]
     help="Leave out inputs whose name contains TEXT (a .txt file lists several).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the analysis' random streams.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 1 when the run's verdict is FAIL (also when an input could not be analysed); WARN exits 0.",
+)
 @_executor_options
 def run_command(
     inputs: tuple[str, ...],
@@ -147,6 +152,7 @@ def run_command(
     pdf: bool,
     skip: tuple[str, ...],
     seed: int,
+    strict: bool = False,
     executor: str = "serial",
     workers: int = 1,
     scheduler: str | None = None,
@@ -157,6 +163,10 @@ def run_command(
     Analyses every image, evaluates the monitor elements, compares them with the reference
     run, and writes OUTPUT/runNNN/ (summary_runNNN.json, mask_runNNN.fits, me/, report/).
     Images can be added one by one: an image added again replaces its earlier entry.
+    The verdict is pass, warn or fail, with the reasons; a run in which no image (or not
+    every image) could be analysed is a fail.  Exit codes: 0 done; 1 with --strict when
+    the verdict is fail; 2 bad configuration or input (or, without --strict, an input
+    that could not be analysed).
 
     \b
     Examples:
@@ -206,12 +216,16 @@ def run_command(
     click.echo(
         f"run {run}: {document['status']}{versus}; {len(document['images'])} image(s) in the run; summary {summary}"
     )
+    for reason in document.get("reasons") or []:
+        click.echo(f"  {reason}")
     if result.report not in (None, "written", "unavailable"):
         click.echo(f"error: {result.report}", err=True)
+    failed = len(result.failures) + len(result.unmatched)
+    if failed:
+        click.echo(f"{failed} input(s) failed (see the errors above)", err=True)
+    if strict and document["status"] == "fail":
+        raise click.exceptions.Exit(1)
     if not result.ok:
-        failed = len(result.failures) + len(result.unmatched)
-        if failed:
-            click.echo(f"{failed} input(s) failed (see the errors above)", err=True)
         raise click.exceptions.Exit(2)
 
 

@@ -52,6 +52,7 @@ __all__ = [
     "UnavailableMonitor",
     "cached",
     "gain_of",
+    "histogram_chi2",
     "in_electrons",
     "jsonable",
     "region_values",
@@ -86,7 +87,11 @@ class MEResult:
     yfit : numpy.ndarray, optional
         A model evaluated at ``x`` (straight line of a profile, fitted PCD).
     goodness : float, optional
-        chi2/ndf of the fit behind the value (tested against ``qt_fit_chi2_max``).
+        chi2/ndf of the fit behind the value (shown; tested against ``qt_fit_chi2_max`` only
+        when ``chi2`` and ``ndf`` are not given).
+    chi2, ndf : float, int, optional
+        chi2 of the fit behind the value over the bins where it is a chi2 (see
+        :func:`histogram_chi2`) and its degrees of freedom; tested by its p-value.
     image : numpy.ndarray, optional
         Picture of an image ME (plotted, never stored).
     """
@@ -98,6 +103,8 @@ class MEResult:
     yerr: np.ndarray | None = None
     yfit: np.ndarray | None = None
     goodness: float | None = None
+    chi2: float | None = None
+    ndf: int | None = None
     image: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -112,11 +119,52 @@ class MEResult:
             "yerr": jsonable(self.yerr),
             "yfit": jsonable(self.yfit),
             "goodness": _number(self.goodness),
+            "chi2": _number(self.chi2),
+            "ndf": int(self.ndf) if self.ndf is not None else None,
             "xlabel": me.xlabel,
             "ylabel": me.ylabel,
             "plot": None,
             "quality": dict(_QUALITY_NONE),
         }
+
+
+def histogram_chi2(
+    counts: np.ndarray, expected: np.ndarray, n_free: int, *, accuracy: float = 0.01, min_expected: float = 5.0
+) -> tuple[float, int] | None:
+    """chi2 of a fitted histogram and its degrees of freedom, for a test by p-value.
+
+    Pearson's chi2 over the bins where the model expects at least ``min_expected`` counts
+    (elsewhere the statistic has no chi2 distribution; in a pixel-charge distribution these
+    are the tails, where the pixels of tracks lie that no dark-current model describes), with
+    the variance of a bin ``expected + (accuracy * expected)**2``: the Poisson variance plus
+    the model's own relative accuracy, so that an imperfection of a per cent does not fail a
+    histogram of a million pixels whose Poisson errors are a tenth of a per cent.
+
+    Parameters
+    ----------
+    counts, expected : numpy.ndarray
+        Observed and fitted counts per bin (NaN where the model was not evaluated).
+    n_free : int
+        Free parameters of the fit.
+    accuracy : float
+        Relative accuracy of the model per bin.
+    min_expected : float
+        Smallest expected count of a bin that enters.
+
+    Returns
+    -------
+    (chi2, ndf) or None
+        None when fewer bins than free parameters remain.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    used = np.isfinite(expected) & np.isfinite(counts) & (expected >= max(min_expected, 1e-12))
+    ndf = int(used.sum()) - int(n_free)
+    if ndf <= 0:
+        return None
+    mu = expected[used]
+    chi2 = float(np.sum((counts[used] - mu) ** 2 / (mu + (accuracy * mu) ** 2)))
+    return chi2, ndf
 
 
 def empty_entry(me: MonitorElement, status: str, detail: str) -> dict[str, Any]:
@@ -386,7 +434,23 @@ class MonitorElement(Configurable):
         0.05, Float(min=0, max=1), doc="... and the KS distance (largest difference of the CDFs) exceeds this"
     )
     qt_ks_distance_fail = Param(0.10, Float(min=0, max=1), doc="fail threshold of the KS distance")
-    qt_fit_chi2_max = Param(5.0, Float(min=0), doc="fail when the chi2/ndf of the ME's own fit exceeds this")
+    qt_fit_chi2_max = Param(
+        5.0, Float(min=0), doc="fail when the chi2/ndf of the ME's own fit exceeds this (fits without chi2 and ndf)"
+    )
+    qt_fit_pvalue_warn = Param(
+        1e-3, Float(min=0, max=1), doc="warn when the p-value of the own fit's chi2 (for its ndf) is below this"
+    )
+    qt_fit_pvalue_fail = Param(
+        1e-6, Float(min=0, max=1), doc="fail when the p-value of the own fit's chi2 (for its ndf) is below this"
+    )
+    qt_fit_model_accuracy = Param(
+        0.01,
+        Float(min=0),
+        doc="relative accuracy of a fitted model per bin, added to the Poisson variance of the chi2 of the fit",
+    )
+    qt_fit_min_expected = Param(
+        5.0, Float(min=0), doc="bins where the model expects fewer counts do not enter the chi2 of the fit"
+    )
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         if "name" not in vars(cls):

@@ -5,8 +5,12 @@ Every ME entry of a run summary gets ``quality = {"status", "test", "detail"}``:
 ``range``
     the value (every ``y`` of a profile) lies within the ME's ``qt_valid_range``;
 ``chi2``
-    the chi2/ndf of the ME's own fit is at most ``qt_fit_chi2_max`` (pysimdamicm's "QT:chi2"),
-    or, against the reference, the chi2/ndf of a profile and the reference's mean profile;
+    the chi2 of the ME's own fit is likely for its degrees of freedom (p-value above
+    ``qt_fit_pvalue_warn``/``qt_fit_pvalue_fail``; the chi2 is taken over the bins where the
+    model expects at least ``qt_fit_min_expected`` counts, with a relative model accuracy
+    ``qt_fit_model_accuracy`` added to the Poisson variance), or, for fits that report only
+    chi2/ndf, at most ``qt_fit_chi2_max`` (pysimdamicm's "QT:chi2"); against the reference,
+    the chi2/ndf of a profile and the reference's mean profile;
 ``reldiff``
     a value against the mean of the reference run: it *passes* when the difference is
     within ``qt_reldiff_warn`` of the reference **or** within ``qt_nsigma_warn`` standard
@@ -21,7 +25,9 @@ Every ME entry of a run summary gets ``quality = {"status", "test", "detail"}``:
 
 The status of an entry is the worst of its tests (``none`` when no test applies); an
 image's status is the worst of its entries, the run's the worst of its images and run-level
-entries.  Standard errors of the reference include the spread of its images, so the
+entries, and ``fail`` when no image could be analysed or an input of the run could not be
+(``failed_inputs``): what was not analysed was not monitored.  ``reasons`` says why a run
+is not a pass, each root cause once.  Standard errors of the reference include the spread of its images, so the
 image-to-image scatter of a quantity never fails a run that is like its reference.
 """
 
@@ -36,7 +42,7 @@ import numpy as np
 
 from .monitor import MonitorElement
 
-__all__ = ["STATUSES", "ReferenceStats", "compare", "reference_stats", "worst"]
+__all__ = ["STATUSES", "ReferenceStats", "compare", "reference_stats", "run_reasons", "worst"]
 
 #: Statuses from best to worst.
 STATUSES = ("none", "pass", "warn", "fail")
@@ -224,7 +230,24 @@ def range_test(me: MonitorElement, entry: Mapping[str, Any], amplifier: str, ccd
 
 
 def goodness_test(me: MonitorElement, entry: Mapping[str, Any]) -> tuple[str, str, str] | None:
-    """``chi2``: the chi2/ndf of the ME's own fit at most ``qt_fit_chi2_max``."""
+    """``chi2`` of the ME's own fit: its p-value for its ndf, else its chi2/ndf at most ``qt_fit_chi2_max``.
+
+    A fit that gives ``chi2`` and ``ndf`` (:func:`~waders.dqm.monitor.histogram_chi2`) is
+    judged by the probability of a chi2 at least as large for a correct model: warn below
+    ``qt_fit_pvalue_warn``, fail below ``qt_fit_pvalue_fail``.  A flat chi2/ndf limit would
+    pass a wrong model with few bins and fail a right one with many.
+    """
+    chi2, ndf = entry.get("chi2"), entry.get("ndf")
+    if chi2 is not None and ndf:
+        from scipy.stats import chi2 as chi2_distribution
+
+        p_value = float(chi2_distribution.sf(chi2, ndf))
+        detail = f"fit chi2 {chi2:.4g} for {ndf} degrees of freedom (chi2/ndf {chi2 / ndf:.3g}, p = {p_value:.2g})"
+        if p_value < me.qt_fit_pvalue_fail:
+            return _result("chi2", "fail", detail)
+        if p_value < me.qt_fit_pvalue_warn:
+            return _result("chi2", "warn", detail)
+        return _result("chi2", "pass", detail)
     goodness = entry.get("goodness")
     if goodness is None:
         return None
@@ -311,7 +334,11 @@ def _combine(results: list[tuple[str, str, str] | None], fallback: Mapping[str, 
     status = worst(r[1] for r in done)
     test = next(r[0] for r in done if r[1] == status)
     detail = "; ".join(f"{r[0]} {r[1]}: {r[2]}" for r in done + skipped)
-    return {"status": status, "test": test, "detail": detail}
+    problems = [f"{r[0]}: {r[2]}" for r in done if r[1] == status and status in ("warn", "fail")]
+    out: dict[str, Any] = {"status": status, "test": test, "detail": detail}
+    if problems:
+        out["problems"] = problems
+    return out
 
 
 def image_entry_quality(
@@ -425,8 +452,68 @@ def compare(
         for amp, entry in per_amp.items():
             entry["quality"] = run_entry_quality(me, entry, amp, refs.get((me_name, amp)))
             run_statuses.append(entry["quality"]["status"])
-    document["status"] = _as_status(worst(image_statuses + run_statuses))
+    status = _as_status(worst(image_statuses + run_statuses))
+    if document.get("failed_inputs") or not document.get("images"):
+        status = "fail"  # images that could not be analysed are not monitored: never a pass
+    document["status"] = status
+    document["reasons"] = run_reasons(document)
     return document
+
+
+def _few(names: list[str], limit: int = 3) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def run_reasons(document: Mapping[str, Any], limit: int = 20) -> list[str]:
+    """Why a run is not a pass: each root cause once, failures first.
+
+    Inputs that could not be analysed are grouped by their error; the problems of image
+    entries are grouped first by image, amplifier and problem (one cause that fails several
+    MEs, such as a bad fit read by MEFitDC and MEFitDCMu0/Sigma/Lambda, is one reason), then
+    by the set of MEs and the test (the same ME failing on several images is one reason,
+    with its first example and how many more).
+    """
+    reasons: dict[str, list[str]] = {"fail": [], "warn": []}
+    images = document.get("images") or {}
+    failed = document.get("failed_inputs") or {}
+    if not images:
+        reasons["fail"].append(f"no image could be analysed ({len(failed)} input(s) failed)" if failed else "no image")
+    by_error: dict[str, list[str]] = {}
+    for stem, info in failed.items():
+        file, error = str(info.get("file") or stem), str(info.get("error") or "unknown error")
+        cause = error[len(file) + 2 :] if error.startswith(f"{file}: ") else error
+        by_error.setdefault(cause, []).append(file.rsplit("/", 1)[-1])
+    for cause, names in by_error.items():
+        reasons["fail"].append(f"{len(names)} input(s) could not be analysed ({_few(names)}): {cause}")
+    per_cause: dict[tuple[str, str, str, str], list[str]] = {}
+    for stem, image in images.items():
+        for me_name, per_amp in (image.get("me") or {}).items():
+            for amp, entry in per_amp.items():
+                quality = entry.get("quality") or {}
+                status = quality.get("status")
+                if status not in ("warn", "fail"):
+                    continue
+                for problem in quality.get("problems") or [quality.get("detail") or "no detail"]:
+                    per_cause.setdefault((status, stem, amp, problem), []).append(me_name)
+    grouped: dict[tuple[str, tuple[str, ...], str], list[tuple[str, str, str]]] = {}
+    for (status, stem, amp, problem), names in per_cause.items():
+        test = problem.split(":", 1)[0] if ":" in problem else ""
+        grouped.setdefault((status, tuple(names), test), []).append((stem, amp, problem))
+    for (status, names, _), cases in grouped.items():
+        stem, amp, problem = cases[0]
+        more = f"; and {len(cases) - 1} more image/amplifier(s)" if len(cases) > 1 else ""
+        reasons[status].append(f"{_few(list(names))}: {problem} ({stem}, amplifier {amp}{more})")
+    for me_name, per_amp in (document.get("run_level") or {}).items():
+        for amp, entry in per_amp.items():
+            quality = entry.get("quality") or {}
+            if quality.get("status") in ("warn", "fail"):
+                for problem in quality.get("problems") or [quality.get("detail") or "no detail"]:
+                    reasons[quality["status"]].append(f"{me_name} over the run, amplifier {amp}: {problem}")
+    out = [f"fail: {r}" for r in reasons["fail"]] + [f"warn: {r}" for r in reasons["warn"]]
+    if len(out) > limit:
+        out = [*out[:limit], f"... and {len(out) - limit} more (see the report)"]
+    return out
 
 
 def _as_status(status: str) -> str:

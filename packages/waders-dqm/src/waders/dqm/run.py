@@ -788,6 +788,18 @@ class _RunLog:
             handler.setLevel(level)
 
 
+def _check_against_first(analysis: Config, path: Path) -> None:
+    """Stop before any processing when the configuration does not fit the run's files (checked on the first)."""
+    from waders.ana.runner import check_config_against
+
+    try:
+        check_config_against(analysis, path)
+    except ConfigError:
+        raise
+    except WadersError:
+        pass  # an unreadable file is reported with the others, as a failed input
+
+
 def monitor_run(
     inputs: Sequence[str | Path],
     run: int,
@@ -882,6 +894,7 @@ def monitor_run(
     if not paths:
         detail = f" (no file matches {', '.join(unmatched)})" if unmatched else ""
         raise InputFileError(f"no input files{detail}", hint="give FITS files or quoted glob patterns")
+    _check_against_first(analysis, paths[0])
     output_dir = Path(output_dir)
     run_dir = run_directory(output_dir, run)
     for sub in ("avgimg", "recon", "logs", "me", "report"):
@@ -954,6 +967,7 @@ def monitor_run(
             "status": "pass",
             "amplifiers": list((previous or {}).get("amplifiers") or []),
             "images": dict(old_images),
+            "failed_inputs": dict((previous or {}).get("failed_inputs") or {}),
             "run_level": {},
             "masked_fraction": {},
         }
@@ -961,9 +975,13 @@ def monitor_run(
         for task, (value, error) in zip(tasks, outcomes, strict=True):
             if error is not None:
                 result.failures[str(task.path)] = error
-                log.error("%s", error)
+                document["failed_inputs"][output_stem(task.path)] = {"file": str(task.path), "error": error}
+                document["images"].pop(output_stem(task.path), None)  # its earlier entry is no longer the file
+                # said once: by the progress callback when there is one (the run log keeps it too)
+                log.log(logging.INFO if progress is not None else logging.ERROR, "%s", error)
                 continue
             stem = value["stem"]
+            document["failed_inputs"].pop(stem, None)
             if stem in processed:
                 log.warning(
                     "%s: another input of this call has the same stem %s; the last one is kept", task.path, stem

@@ -25,7 +25,7 @@ from waders.core.image import Amplifier, SkipperImage
 from waders.core.kinds import JSON, Bool, Float, Int, Optional
 from waders.core.parameters import Param
 
-from ..monitor import AnalysisStep, MEResult, MonitorElement, NotApplicable, tolerance
+from ..monitor import AnalysisStep, MEResult, MonitorElement, NotApplicable, histogram_chi2, tolerance
 
 __all__ = [
     "MEFitCalibrationPerCol",
@@ -99,9 +99,46 @@ def _fit_results(amplifier: Amplifier, process: str) -> dict[str, Any]:
     return results
 
 
+def _fit_histogram(results: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bin centres, counts and fitted counts (NaN outside the fit range) of the fitted histogram."""
+    edges = np.asarray(results["pcd_edges"], dtype=np.float64)
+    counts = np.asarray(results["pcd_counts"], dtype=np.float64)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    yfit = np.full(centres.size, np.nan)
+    fit_edges = np.asarray(results.get("pcd_fit_edges", []), dtype=np.float64)
+    expected = np.asarray(results.get("pcd_expected", []), dtype=np.float64)
+    if fit_edges.size > 1 and expected.size == fit_edges.size - 1:
+        fit_centres = 0.5 * (fit_edges[1:] + fit_edges[:-1])
+        index = np.searchsorted(centres, fit_centres)
+        inside = (index < centres.size) & np.isclose(centres[np.minimum(index, centres.size - 1)], fit_centres)
+        yfit[index[inside]] = expected[inside]
+    return centres, counts, yfit
+
+
 # --- whole-amplifier fit -------------------------------------------------------------------------
 class _WholeFit(MonitorElement):
     process_name: ClassVar[str] = "FitDarkCurrentProcess"
+
+    def fit_goodness(self, results: Mapping[str, Any]) -> dict[str, Any]:
+        """``goodness`` (the fit's chi2/ndf), ``chi2`` and ``ndf`` (:func:`histogram_chi2`) of the fit."""
+        goodness = results.get("chi2_ndf")
+        out: dict[str, Any] = {
+            "goodness": float(goodness) if goodness is not None and math.isfinite(goodness) else None
+        }
+        n_fit_bins = len(results.get("pcd_expected", []))
+        ndf = results.get("ndf")
+        if "pcd_edges" in results and n_fit_bins and ndf is not None:
+            _, counts, yfit = _fit_histogram(results)
+            tested = histogram_chi2(
+                counts,
+                yfit,
+                n_fit_bins - int(ndf),
+                accuracy=self.qt_fit_model_accuracy,
+                min_expected=self.qt_fit_min_expected,
+            )
+            if tested is not None:
+                out["chi2"], out["ndf"] = tested
+        return out
 
     def analysis_steps(self) -> list[AnalysisStep]:
         from waders.ana.darkcurrent import FitDarkCurrentProcess
@@ -135,22 +172,10 @@ class MEFitDC(_WholeFit):
 
     def evaluate(self, image: SkipperImage, summary: Mapping[str, Any], amplifier: Amplifier | None) -> MEResult:
         results = _fit_results(amplifier, self.process_name)
-        edges = np.asarray(results["pcd_edges"], dtype=np.float64)
-        counts = np.asarray(results["pcd_counts"], dtype=np.float64)
-        centres = 0.5 * (edges[1:] + edges[:-1])
-        yfit = np.full(centres.size, np.nan)
-        fit_edges = np.asarray(results.get("pcd_fit_edges", []), dtype=np.float64)
-        expected = np.asarray(results.get("pcd_expected", []), dtype=np.float64)
-        if fit_edges.size > 1 and expected.size == fit_edges.size - 1:
-            fit_centres = 0.5 * (fit_edges[1:] + fit_edges[:-1])
-            index = np.searchsorted(centres, fit_centres)
-            inside = (index < centres.size) & np.isclose(centres[np.minimum(index, centres.size - 1)], fit_centres)
-            yfit[index[inside]] = expected[inside]
-        chi2 = results.get("chi2_ndf")
-        chi2 = float(chi2) if chi2 is not None and math.isfinite(chi2) else None
+        centres, counts, yfit = _fit_histogram(results)
         if not results.get("valid", False):
             raise DataError(f"the dark-current fit did not converge ({results.get('status', 'unknown status')})")
-        return MEResult(None, None, centres, counts, None, yfit, goodness=chi2)
+        return MEResult(None, None, centres, counts, None, yfit, **self.fit_goodness(results))
 
 
 class _FitQuantity(_WholeFit):
@@ -159,12 +184,7 @@ class _FitQuantity(_WholeFit):
 
     def evaluate(self, image: SkipperImage, summary: Mapping[str, Any], amplifier: Amplifier | None) -> MEResult:
         results = self.valid_fit(amplifier)
-        chi2 = results.get("chi2_ndf")
-        return MEResult(
-            results.get(self.key),
-            results.get(self.error_key),
-            goodness=float(chi2) if chi2 is not None and math.isfinite(chi2) else None,
-        )
+        return MEResult(results.get(self.key), results.get(self.error_key), **self.fit_goodness(results))
 
 
 class MEFitDCMu0(_FitQuantity):

@@ -140,8 +140,7 @@ def _check_configured(
     rows_needed = math.ceil((rows_pre or 0) / b_r) + int(rows_over or 0)
     if (rows_pre is not None or rows_over is not None) and rows_needed >= nrows:
         raise ConfigError(
-            f"input.image.n_rows_prescan = {rows_pre} and n_rows_overscan = {rows_over} leave no active row "
-            f"of {where}",
+            f"input.image.n_rows_prescan = {rows_pre} and n_rows_overscan = {rows_over} leave no active row of {where}",
             hint="set them from the image geometry (waders info FILE)",
         )
 
