@@ -36,6 +36,10 @@ def test_demo_gives_back_the_truth(tmp_path):
     for path in result["outputs"].values():
         assert Path(path).exists(), path
     assert any("Fe-55 peak" in line for line in lines)
+    # the monitoring of the run agrees: its quality tests pass (the fit chi2 is judged for its degrees of
+    # freedom over the bins where the model applies; see waders.dqm.monitor.histogram_chi2)
+    assert result["dqm_status"] == "pass", result["dqm_reasons"]
+    assert "DQM verdict of run 1: PASS" in lines
 
 
 def test_demo_command_line():

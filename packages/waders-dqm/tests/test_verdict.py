@@ -44,7 +44,7 @@ def test_a_run_of_unreadable_images_is_a_fail_and_strict_exits_1(tmp_path, capsy
     # one reason for the one cause of both files
     causes = [line for line in out.splitlines() if "could not be analysed (" in line]
     assert len(causes) == 1
-    assert causes[0].startswith("  fail: 2 input(s) could not be analysed (img_1.fits, img_2.fits): not a readable FITS")
+    assert causes[0].startswith("  fail: 2 input(s) could not be analysed (img_1.fits, img_2.fits): not a readable")
     document = json.loads((tmp_path / "dqm" / "run003" / "summary_run003.json").read_text())
     assert document["status"] == "fail" and document["images"] == {}
     assert set(document["failed_inputs"]) == {"img_1", "img_2"}
@@ -95,7 +95,7 @@ def test_a_wrong_model_fails_and_a_per_cent_imperfection_does_not_at_high_statis
     me = MEFitDC()
     _, wrong = _histogram(rng, 1e7, 1.03, edges)  # the width 3 % off
     chi2, ndf = histogram_chi2(counts, wrong, 3, accuracy=me.qt_fit_model_accuracy)
-    test, status, detail = goodness_test(me, {"chi2": chi2, "ndf": ndf})
+    _, status, detail = goodness_test(me, {"chi2": chi2, "ndf": ndf})
     assert status == "fail" and "p = 0" in detail
     # 0.5 % too many entries in every bin: beyond the Poisson errors of ten million entries ...
     exact = 1e7 * np.diff(norm.cdf(edges)) * 1.005

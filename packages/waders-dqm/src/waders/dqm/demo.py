@@ -6,7 +6,8 @@ surface) and 150 low-energy deposits (50-500 eV at uniform depths) on a 600 x 10
 The demo simulates raw multi-skip images of two amplifiers (gain 10 ADU/e-, 8 ADU of noise
 per sample and 16 skips, i.e. 0.2 e-, dark current 0.1 e-/pixel), analyses them with the
 default ``waders ana`` chain, monitors them as run 1 with ``waders dqm run`` and prints where
-every output is and the measured numbers next to the simulated truth.
+every output is, the measured numbers next to the simulated truth and the DQM verdict of
+the run (pass, warn or fail) with the reasons of anything but a pass.
 """
 
 from __future__ import annotations
@@ -142,8 +143,22 @@ def run_demo(output: Path, seed: int = 1, echo: Any = print) -> dict[str, Any]:
         echo(f"{label:<36}{fmt.format(measured[key]):>12}{fmt.format(TRUTH[key]):>12}")
     echo(f"{'clusters between 5 and 7 keV':<36}{n_xray:>12}{'150':>12}")
     echo("(the dark current includes the 1-e- diffusion tails of the simulated clusters; mask them for a pure value)")
+    verdict = monitor.document.get("status", "fail")
+    reasons = list(monitor.document.get("reasons") or [])
+    failed = len(analysis.failures) + len(monitor.failures)
+    echo("")
+    echo(f"DQM verdict of run 1: {verdict.upper()}" + (f" ({failed} input(s) failed)" if failed else ""))
+    for reason in reasons:
+        echo(f"  {reason}")
     echo(f"done in {time.perf_counter() - start:.0f} s; open {report}")
-    return {"measured": measured, "truth": TRUTH, "n_xray_clusters": n_xray, "outputs": outputs}
+    return {
+        "measured": measured,
+        "truth": TRUTH,
+        "n_xray_clusters": n_xray,
+        "outputs": outputs,
+        "dqm_status": verdict,
+        "dqm_reasons": reasons,
+    }
 
 
 @click.command("demo", context_settings={"help_option_names": ["-h", "--help"]})
