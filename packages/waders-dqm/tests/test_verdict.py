@@ -131,3 +131,19 @@ def test_one_cause_is_one_reason():
     assert document["reasons"][0].startswith("fail: MEFitDC, MEFitDCMu0, MEFitDCSigma and 2 more: chi2: fit chi2 500")
     assert document["reasons"][0].endswith("(img_1, amplifier L; and 1 more image/amplifier(s))")
     assert run_reasons({"images": {}, "failed_inputs": {}}) == ["fail: no image"]
+
+
+def test_an_analysis_keyed_for_other_amplifiers_stops_before_monitoring(tmp_path, capsys):
+    """The real DAMIC-M file with img_5.json keyed L/U: one error line, exit 2, no run directory."""
+    from waders.data import DAMICM_IMAGE, PYSIMDAMICM_CONFIGS, path
+
+    text = (path(PYSIMDAMICM_CONFIGS) / "img_5.json").read_text()
+    for old, new in (("EXT1", "L"), ("EXT2", "U"), ("EXT3", "L"), ("EXT4", "U")):
+        text = text.replace(f'"{old}"', f'"{new}"')
+    config = tmp_path / "lu.json"
+    config.write_text(text)
+    assert dqm(tmp_path, "--run", "6", "--strict", "--json", str(config), str(path(DAMICM_IMAGE))) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("WARNING")]  # duplicate keys
+    assert len(err) == 1 and err[0].startswith(f"error: {config}: ") and "has values for L, U but" in err[0]
+    assert "has amplifiers CCD_A, CCD_B, CCD_D, CCD_C" in err[0]
+    assert not (tmp_path / "dqm" / "run006").exists()

@@ -94,7 +94,11 @@ def _shortcut_overrides(values: dict, extensions: tuple[str, ...], invert: bool)
     help="Conditions database for parameters set to 'conditions' (default: $WADERS_CONDITIONS).",
 )
 @list_processes_option("analysis")
-@click.option("--check", is_flag=True, help="Validate the configuration, print the sequence and exit.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Validate the configuration (against INPUTS too, when given: amplifier keys, geometry), print the sequence.",
+)
 @executor_options
 def ana(
     inputs: tuple[str, ...],
