@@ -2,6 +2,9 @@
 
 :func:`monitor_run` is what ``waders dqm run`` does.  In ``OUTDIR/runNNN/``:
 
+0. the analysis configuration is checked against the first input (amplifier keys of
+   per-amplifier values, geometry, row/column ranges): a mismatch stops the command with
+   one error before anything is analysed;
 1. every input is analysed by :func:`waders.ana.runner.analyse_file` (summary and clusters
    into ``recon/``, the processed FITS into ``avgimg/``) with the analysis configuration
    plus the processes the active MEs need (added once, never re-run per ME);
@@ -10,8 +13,10 @@
    an image ME, or the image matches ``--image-hr``, plotted into ``me/``;
 3. the run document ``summary_runNNN.json`` gets the image (keyed by file stem: adding an
    image again replaces it, never counts it twice), the run-level evolution of every ME,
-   the run-level tests and statuses; ``mask_runNNN.fits`` is rebuilt from the per-image
-   masks (MEDefectsMask when active, else the union of the cluster masks); the run-level
+   the run-level tests and statuses, ``failed_inputs`` (stem -> file and error of the inputs
+   that could not be analysed; they make the run a ``fail``, as does a run without any
+   image) and ``reasons`` (why the run is not a pass, each cause once); ``mask_runNNN.fits``
+   is rebuilt from the per-image masks (MEDefectsMask when active, else the union of the cluster masks); the run-level
    plots of the MEs whose data changed are redrawn;
 4. the document goes into the store, and ``waders.dqm.report.build_report`` (when that
    module is installed) writes ``report/``.
