@@ -45,8 +45,8 @@ def test_info_text_and_bad_files(tmp_path):
     assert errors[1] == f"error: {tmp_path / 'missing.fits'}: no such file"
 
 
-def test_info_of_the_real_damicm_file(shared_data):
-    result = waders("info", "--json", str(shared_data / "damicm" / "avg_Image_5_Low_Temp_109_20250807_170213_15.fz"))
+def test_info_of_the_real_damicm_file(data_dir):
+    result = waders("info", "--json", str(data_dir / "damicm" / "avg_Image_5_Low_Temp_109_20250807_170213_15.fz"))
     info = json.loads(result.stdout)
     assert [a["name"] for a in info["amplifiers"]] == ["CCD_A", "CCD_B", "CCD_D", "CCD_C"]
     assert {(a["nrows"], a["ncols"], a["nskips"], a["averaged"]) for a in info["amplifiers"]} == {(320, 640, 500, True)}

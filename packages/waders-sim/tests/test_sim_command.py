@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from waders.core.hits import HitCollection
+from waders.data import PYSIMDAMICM_CONFIGS
+from waders.data import path as data_path
 from waders.io.root import describe_root, read_clusters, read_records, write_geant4
 
-SHARED_CONFIG = Path(__file__).resolve().parents[3].parent / "shared" / "configs" / "pysimdamicm"
+CONFIGS = data_path(PYSIMDAMICM_CONFIGS)
 PITCH = 0.015  # mm
 E2EV = 3.77
 
@@ -105,9 +107,8 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     assert "unknown parameter 'shift_pixel_in_z' in PixelizeSignal" in result.stderr
 
 
-@pytest.mark.skipif(not SHARED_CONFIG.is_dir(), reason="../shared/configs is not present")
 def test_the_pysimdamicm_simulation_configuration_loads_and_runs(tmp_path, point_events):
-    config = SHARED_CONFIG / "psimulCCDimg_config_file.json"
+    config = CONFIGS / "psimulCCDimg_config_file.json"
     result = waders("sim", "--json", str(config), "--check")
     assert result.returncode == 0, result.stderr
     assert "PixelizeSignal -> ClusterFinder" in result.stdout
