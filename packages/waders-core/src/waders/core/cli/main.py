@@ -27,7 +27,14 @@ from ..versions import waders_versions
 __all__ = ["cli", "main"]
 
 #: Commands of the waders family and the package that provides each.
-KNOWN_COMMANDS = {"ana": "waders-ana", "sim": "waders-sim", "dqm": "waders-dqm", "info": "waders-io"}
+KNOWN_COMMANDS = {
+    "ana": "waders-ana",
+    "sim": "waders-sim",
+    "dqm": "waders-dqm",
+    "demo": "waders-dqm",
+    "info": "waders-io",
+    "example-data": "waders-data",
+}
 
 
 class LazyGroup(click.Group):
