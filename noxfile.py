@@ -2,8 +2,9 @@
 
 ``nox`` runs the default sessions: the tests of every package (each in a fresh
 environment holding only that package and its declared waders dependencies, so an
-undeclared import fails), ``lint``, ``isolation`` and ``root`` (PyROOT reads every
-tree waders writes).  ``nox -l`` lists them all.
+undeclared import fails), ``lint``, ``isolation``, ``root`` (PyROOT reads every
+tree waders writes), ``browser``, ``docs`` and ``doc-commands`` (every shell command
+of README.md and docs/ runs as printed).  ``nox -l`` lists them all.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ ROOT = Path(__file__).parent
 PACKAGES = ("data", "core", "io", "sim", "ana", "dqm")
 
 nox.options.default_venv_backend = "uv|venv"
-nox.options.sessions = ["tests", "lint", "isolation", "root", "browser", "docs"]
+nox.options.sessions = ["tests", "lint", "isolation", "root", "browser", "docs", "doc-commands"]
 nox.options.error_on_missing_interpreters = False
 
 
@@ -105,7 +106,7 @@ def isolation(session: nox.Session) -> None:
 @nox.session
 def root(session: nox.Session) -> None:
     """ROOT itself reads every tree waders writes (installs the PyPI 'root' package, about 240 MB)."""
-    _install(session, ["core", "io"], extra_for="io")
+    _install(session, _waders_dependencies("io", test=True), extra_for="io")
     session.install("root")
     session.run(
         "python",
@@ -163,3 +164,11 @@ def browser(session: nox.Session) -> None:
         *session.posargs,
         env={"WADERS_REQUIRE_BROWSER": "1"},
     )
+
+
+@nox.session(name="doc-commands")
+def doc_commands(session: nox.Session) -> None:
+    """Every shell command of README.md and docs/ runs as printed (in a temporary folder, after waders example-data)."""
+    _install(session, list(PACKAGES))
+    session.install("pytest>=8")
+    session.run("pytest", "tests/test_doc_commands.py", "-c", "pyproject.toml", "--rootdir", ".", *session.posargs)

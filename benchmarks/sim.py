@@ -76,8 +76,9 @@ def main() -> None:
     parser.add_argument("--update-docs", action="store_true")
     args = parser.parse_args()
     g4file = make_input(args.dir / f"bench_g4_{args.events}.root", args.events)
-    config_path = Path("/work/shared/configs/pysimdamicm/psimulCCDimg_config_file.json")
-    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    from waders.data import PYSIMDAMICM_CONFIGS, path
+
+    config = json.loads((path(PYSIMDAMICM_CONFIGS) / "psimulCCDimg_config_file.json").read_text())
     config.setdefault("CF", {})["ccd_shape"] = [1000, 4000]
     if args.diffusion:
         config["detector_response"]["Diffusion"]["active"] = 1

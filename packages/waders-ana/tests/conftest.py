@@ -5,16 +5,13 @@ from pathlib import Path
 import pytest
 
 from waders.core import Pipeline, RunContext
-
-SHARED = Path(__file__).resolve().parents[3].parent / "shared"
+from waders.data import PYSIMDAMICM_CONFIGS, path
 
 
 @pytest.fixture
-def shared() -> Path:
-    """The ../shared directory (real data and configurations); skips when absent."""
-    if not SHARED.is_dir():
-        pytest.skip("../shared is not present")
-    return SHARED
+def configs() -> Path:
+    """The folder of pysimdamicm's configuration files (shipped with waders-data)."""
+    return path(PYSIMDAMICM_CONFIGS)
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from waders.data import DAMICM_IMAGE
+from waders.data import path as data_path
 from waders.io import read_clusters, write_raw_image
 from waders.io.synthetic import cluster_deposits, make_raw_image
 
@@ -163,10 +165,10 @@ def test_a_fit_that_does_not_converge_is_a_warning_not_a_crash(tmp_path):
     assert summary["amplifiers"]["L"]["gain_source"] == "configuration"
 
 
-def test_real_damicm_image_with_the_users_configuration(shared, tmp_path):
+def test_real_damicm_image_with_the_users_configuration(configs, tmp_path):
     """pysimdamicm's img_5.json on the DAMIC-M module-test image: gain about 1.35 ADU/e-, 0.16 e- resolution."""
-    image = shared / "data" / "damicm" / "avg_Image_5_Low_Temp_109_20250807_170213_15.fz"
-    config = shared / "configs" / "pysimdamicm" / "img_5.json"
+    image = data_path(DAMICM_IMAGE)
+    config = configs / "img_5.json"
     result = waders("ana", "--json", str(config), "-o", str(tmp_path), str(image))
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "avg_Image_5_Low_Temp_109_20250807_170213_15.summary.json").read_text())

@@ -56,3 +56,11 @@ def test_bad_command_lines(args, message):
     assert result.returncode == 2
     assert message in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_help_examples_keep_their_lines():
+    """The Examples block of the help is printed line by line (click's \\b marker, not a literal '\\b')."""
+    out = waders("ana", "--help").stdout
+    assert "\\b" not in out
+    assert "\n  Examples (in a folder where 'waders example-data .' was run):\n    waders ana -o out/" in out
+    assert "PedestalSubtractionProcess \\\n        --set PedestalSubtractionProcess.method=median" in out

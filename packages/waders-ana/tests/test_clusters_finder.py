@@ -24,6 +24,8 @@ from waders.ana.pedestal import PedestalSubtractionProcess
 from waders.core import Detector, Pipeline, RunContext, SkipperImage
 from waders.core.errors import ConfigError, DataError
 from waders.core.geometry import AmplifierGeometry
+from waders.data import DAMICM_IMAGE
+from waders.data import path as data_path
 from waders.io.synthetic import cluster_deposits, make_raw_image
 
 E2EV = 3.74  # eV per electron (analysis default)
@@ -452,8 +454,8 @@ def test_moskita_mode_is_rejected():
         "panaSKImg_config_CCDTesting.json",
     ],
 )
-def test_pysimdamicm_sections_load(shared, name):
-    sections = json.loads((shared / "configs" / "pysimdamicm" / name).read_text())["process"]
+def test_pysimdamicm_sections_load(configs, name):
+    sections = json.loads((configs / name).read_text())["process"]
     finder = ClusterFinder.from_mapping(sections["ClusterFinder"])
     BuildClusterMask.from_mapping(sections["BuildClusterMask"])
     ApplySelectionCuts.from_mapping(sections["ApplySelectionCuts"])
@@ -479,13 +481,13 @@ def test_adu_image_gives_the_same_clusters():
         np.testing.assert_allclose(ak.to_numpy(in_adu[name]), ak.to_numpy(in_e[name]), rtol=1e-9)
 
 
-def test_real_damicm_image(shared):
+def test_real_damicm_image(configs):
     """pysimdamicm finds 120-150 clusters per extension of this image with [null, 15, 50] (PROVENANCE.md)."""
     from waders.core import load_config
     from waders.io import read_image
 
-    config = load_config(shared / "configs" / "pysimdamicm" / "img_5.json", kind="analysis")
-    image = read_image(shared / "data" / "damicm" / "avg_Image_5_Low_Temp_109_20250807_170213_15.fz", config.input)
+    config = load_config(configs / "img_5.json", kind="analysis")
+    image = read_image(data_path(DAMICM_IMAGE), config.input)
     steps = [config.configured[name] for name in ("PedestalSubtractionProcess", "CalibrationProcess")]
     finder = config.configured["ClusterFinder"].replace(spr_threshold=[None, 15, 50])
     Pipeline([*steps, finder]).run(image, RunContext(seed=1, detector=config.detector))

@@ -383,8 +383,8 @@ PROCESSES["FitDarkCurrentPerCol"] = FitDarkCurrentPerCol
 
 
 @pytest.mark.parametrize("config", ["panaSKImg_configuration.json", "img_5.json"])
-def test_pysimdamicm_sections_load(shared, config):
-    sections = json.loads((shared / "configs" / "pysimdamicm" / config).read_text())["process"]
+def test_pysimdamicm_sections_load(configs, config):
+    sections = json.loads((configs / config).read_text())["process"]
     loaded = {name: cls.from_mapping(sections[name]) for name, cls in PROCESSES.items()}
     fit = loaded["FitDarkCurrentProcess"]
     if config == "img_5.json":
@@ -398,16 +398,16 @@ def test_pysimdamicm_sections_load(shared, config):
         assert loaded["FitDarkCurrentPerRow"].row_end == 840
 
 
-def test_dqm_monitor_section_loads(shared):
-    sections = json.loads((shared / "configs" / "pysimdamicm" / "dqmSKImg_configuration.json").read_text())
+def test_dqm_monitor_section_loads(configs):
+    sections = json.loads((configs / "dqmSKImg_configuration.json").read_text())
     monitors = sections["monitoring_elements"]
     for name, cls in (("MEFitDC", FitDarkCurrentProcess), ("MEFitDCPerRow", FitDarkCurrentPerRow)):
         cls.from_mapping({k: v for k, v in monitors[name].items() if k != "active"})
     FitDarkCurrentPerCol.from_mapping({k: v for k, v in monitors["MEFitDCPerCol"].items() if k != "active"})
 
 
-def test_default_configuration_fits_a_two_amplifier_image(shared, run_chain):
-    section = json.loads((shared / "configs" / "pysimdamicm" / "panaSKImg_configuration.json").read_text())
+def test_default_configuration_fits_a_two_amplifier_image(configs, run_chain):
+    section = json.loads((configs / "panaSKImg_configuration.json").read_text())
     process = FitDarkCurrentProcess.from_mapping(section["process"]["FitDarkCurrentProcess"])
     image = image_of({"L": pcd_values((300, 700), lam=0.1, seed=23), "U": pcd_values((300, 700), lam=0.1, seed=24)})
     for name in ("L", "U"):

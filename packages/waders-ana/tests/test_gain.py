@@ -112,8 +112,8 @@ def test_end_to_end_from_raw_samples(run_chain):
 
 
 @pytest.mark.parametrize("config", ["panaSKImg_configuration.json", "img_5.json"])
-def test_pysimdamicm_sections_load(shared, config):
-    sections = json.loads((shared / "configs" / "pysimdamicm" / config).read_text())["process"]
+def test_pysimdamicm_sections_load(configs, config):
+    sections = json.loads((configs / config).read_text())["process"]
     process = FitCalibrationConstant.from_mapping(sections["FitCalibrationConstant"])
     assert process.n_peaks == 3 and process.n_sigma_win_fit == 3
     assert process.value_for("calibration", ("U",)) == (10.7 if config.startswith("pana") else 10.0)

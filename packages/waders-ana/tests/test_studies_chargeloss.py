@@ -170,8 +170,8 @@ def test_bad_inputs():
             process.run(averaged, RunContext(seed=1))
 
 
-def test_pysimdamicm_sections_load(shared):
-    configs = sorted((shared / "configs" / "pysimdamicm").glob("*.json"))
+def test_pysimdamicm_sections_load(configs):
+    configs = sorted((configs).glob("*.json"))
     loaded = 0
     for path in configs:
         process = json.loads(path.read_text()).get("process", {})

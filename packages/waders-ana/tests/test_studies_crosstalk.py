@@ -196,8 +196,8 @@ def test_bad_inputs():
         CrossTalkProcess(flag=False, image="nothing").run(image, RunContext(seed=1))
 
 
-def test_pysimdamicm_section_loads(shared):
-    path = shared / "configs" / "pysimdamicm" / "panaSKImg_config_ACM_ex.json"
+def test_pysimdamicm_section_loads(configs):
+    path = configs / "panaSKImg_config_ACM_ex.json"
     section = json.loads(path.read_text())["process"]["CrossTalkProcess"]
     process = CrossTalkProcess.from_mapping(section)
     assert process.n_sig == 1.0 and process.percentile == [5.0, 95.0]

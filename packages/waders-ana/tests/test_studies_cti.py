@@ -364,8 +364,8 @@ def test_unseeded_clusters_have_nan_halo_rates():
 
 
 # --- configuration, errors, outputs -----------------------------------------------------------------------
-def test_pysimdamicm_sections_load(shared):
-    sections = json.loads((shared / "configs/pysimdamicm/panaSKImg_config_ACM_ex.json").read_text())["process"]
+def test_pysimdamicm_sections_load(configs):
+    sections = json.loads((configs / "panaSKImg_config_ACM_ex.json").read_text())["process"]
     cti = EvalCTIProcess.from_mapping(sections["EvalCTIProcess"])
     halo = EvalHaloProcess.from_mapping(sections["EvalHaloProcess"])
     assert cti.VCTI == [100, 5] and cti.Qrange_e == [0.75, 5.75] and cti.cumulative

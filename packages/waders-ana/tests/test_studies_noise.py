@@ -188,8 +188,8 @@ def test_bad_inputs():
     "config",
     ["panaSKImg_configuration.json", "panaSKImg_config_ACM_ex.json", "img_5.json", "panaSKImg_config_LBC_ex.json"],
 )
-def test_pysimdamicm_sections_load(shared, config):
-    sections = json.loads((shared / "configs" / "pysimdamicm" / config).read_text())["process"]
+def test_pysimdamicm_sections_load(configs, config):
+    sections = json.loads((configs / config).read_text())["process"]
     process = RNvsNskipsPlot.from_mapping(sections["RNvsNskipsPlot"])
     assert process.n_skips_per_block == sections["RNvsNskipsPlot"]["n_skips_per_block"]
     assert process.is_blank is False

@@ -152,7 +152,7 @@ def test_plots_and_no_active_pixels(tmp_path):
         FFTNoisePlot().run(bare, RunContext(seed=1))
 
 
-def test_pysimdamicm_sections_load(shared):
-    sections = json.loads((shared / "configs" / "pysimdamicm" / "panaSKImg_configuration.json").read_text())
+def test_pysimdamicm_sections_load(configs):
+    sections = json.loads((configs / "panaSKImg_configuration.json").read_text())
     process = FFTNoisePlot.from_mapping(sections["process"]["FFTNoisePlot"])
     assert process.image == "mean_compressed"

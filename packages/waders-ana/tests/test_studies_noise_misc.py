@@ -82,12 +82,12 @@ def test_gaussian_fit_binning_rules(method):
     assert abs(result["sigma_adu"] - 1.5) < 4 * result["sigma_err"]
 
 
-def test_gaussian_fit_errors_and_configs(shared):
+def test_gaussian_fit_errors_and_configs(configs):
     image = two_amp_image()
     with pytest.raises(DataError, match="usable pixels"):
         GaussianFitProcess(skip_rows=[[0, ROWS]]).run(image, RunContext(seed=1))
     for config in ("img_5.json", "panaSKImg_config_CCDTesting.json", "panaSKImg_config_ACM_ex.json"):
-        sections = json.loads((shared / "configs" / "pysimdamicm" / config).read_text())["process"]
+        sections = json.loads((configs / config).read_text())["process"]
         process = GaussianFitProcess.from_mapping(sections["GaussianFitProcess"])
         assert process.n_sigma == sections["GaussianFitProcess"]["n_sigma"]
     assert GaussianFitProcess.from_mapping({"show_outliers": True}).ignored == {"show_outliers": True}

@@ -105,9 +105,9 @@ def test_bad_inputs():
         CorrectElectronicColumnTransient(col_end=10).run(nan_image, RunContext(seed=1))
 
 
-def test_pysimdamicm_sections_load(shared):
+def test_pysimdamicm_sections_load(configs):
     loaded = 0
-    for path in sorted((shared / "configs" / "pysimdamicm").glob("*.json")):
+    for path in sorted((configs).glob("*.json")):
         section = json.loads(path.read_text()).get("process", {}).get("CorrectElectronicColumnTransient")
         if section is not None:
             process = CorrectElectronicColumnTransient.from_mapping(section)

@@ -170,8 +170,8 @@ def test_end_to_end_from_raw_samples_with_common_noise(tmp_path):
     assert (tmp_path / "plots" / "image_TwoDGaussProcess_fit.png").stat().st_size > 1000
 
 
-def test_pysimdamicm_section_loads(shared):
-    section = json.loads((shared / "configs/pysimdamicm/img_5.json").read_text())["process"]["TwoDGaussProcess"]
+def test_pysimdamicm_section_loads(configs):
+    section = json.loads((configs / "img_5.json").read_text())["process"]["TwoDGaussProcess"]
     process = TwoDGaussProcess.from_mapping(section)
     assert process.theta == pytest.approx(math.radians(46.0))
     assert process.dc_U_range == [0.0005, 0.01] and process.cal_L_range == [7.0, 9.5]

@@ -83,3 +83,37 @@ def test_internal_errors_are_short_unless_debug(capsys, extra_commands):
 def test_console_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "waders.core", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and "waders-core" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "level"),
+    [
+        (["level"], "WARNING"),
+        (["-v", "level"], "INFO"),
+        (["level", "-v"], "INFO"),
+        (["level", "-vv"], "DEBUG"),
+        (["level", "--verbose", "--verbose"], "DEBUG"),
+        (["level", "--debug"], "DEBUG"),
+        (["level", "--", "-v"], "WARNING"),  # after '--' an argument of the command, not the option
+    ],
+)
+def test_verbosity_and_debug_also_after_the_subcommand(capsys, args, level):
+    """'waders ana -v ...' works like 'waders -v ana ...'."""
+    import logging
+
+    @click.command("level")
+    @click.argument("rest", nargs=-1)
+    def show_level(rest):
+        click.echo(logging.getLevelName(logging.getLogger("waders").level))
+
+    cli.add_command(show_level)
+    try:
+        assert main(args) == 0
+    finally:
+        cli.commands.pop("level", None)
+    assert capsys.readouterr().out == f"{level}\n"
+
+
+def test_debug_after_the_subcommand_shows_the_traceback(extra_commands):
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["crash", "--debug"])

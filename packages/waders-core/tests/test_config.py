@@ -7,8 +7,9 @@ import pytest
 
 from waders.core.config import load_config, parse_document, read_json
 from waders.core.errors import ConfigError, UnitError, UnknownNameError
+from waders.data import PYSIMDAMICM_CONFIGS, path
 
-SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "configs" / "pysimdamicm"
+CONFIGS = path(PYSIMDAMICM_CONFIGS)
 
 
 def write(tmp_path: Path, data: dict, name: str = "config.json") -> Path:
@@ -191,8 +192,7 @@ def test_file_errors(tmp_path, registry):
         read_json(listing)
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/configs is not present")
-@pytest.mark.parametrize("path", sorted(SHARED.glob("*.json")) if SHARED.is_dir() else [], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.json")), ids=lambda p: p.name)
 def test_real_pysimdamicm_files_parse(path):
     """Every shipped pysimdamicm file splits into the expected sections and processes.
 

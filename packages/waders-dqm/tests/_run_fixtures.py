@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from waders.core import AmplifierGeometry, SkipperImage
+from waders.data import PYSIMDAMICM_CONFIGS
+from waders.data import path as data_path
 from waders.io import write_averaged_image, write_raw_image
 from waders.io.synthetic import make_raw_image
 
@@ -22,8 +24,7 @@ NOISE = 4.0  # ADU per skip
 NSKIPS = 16
 DARK_CURRENT = 0.05  # e-/pixel
 EXT_NAMES = ("CCD_A", "CCD_B", "CCD_C", "CCD_D")
-SHARED_CONFIGS = Path(__file__).resolve().parents[3] / "shared" / "configs" / "pysimdamicm"
-DQM_JSON = Path("/work/shared/configs/pysimdamicm/dqmSKImg_configuration.json")
+DQM_JSON = data_path(PYSIMDAMICM_CONFIGS) / "dqmSKImg_configuration.json"
 
 
 def raw_file(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -13,11 +14,10 @@ from waders.dqm.demo import TRUTH, make_demo_input, run_demo
 
 
 def test_the_shipped_input_is_the_documented_generator(tmp_path):
-    from importlib.resources import files
-
+    from waders.data import GEANT4_DEMO, path
     from waders.io import read_geant4
 
-    shipped = read_geant4(Path(str(files("waders.dqm").joinpath("data/demo_g4.root"))))
+    shipped = read_geant4(path(GEANT4_DEMO))
     again = read_geant4(make_demo_input(tmp_path / "again.root"))
     assert shipped.events.tolist() == again.events.tolist()
 
@@ -40,6 +40,17 @@ def test_demo_gives_back_the_truth(tmp_path):
     # freedom over the bins where the model applies; see waders.dqm.monitor.histogram_chi2)
     assert result["dqm_status"] == "pass", result["dqm_reasons"]
     assert "DQM verdict of run 1: PASS" in lines
+    # the configurations it used are beside the outputs and its printed commands redo the steps
+    commands = result["commands"]
+    assert [f"  {c}" for c in commands] == lines[-4:-1]
+    again = tmp_path / "again"
+    sim_command = commands[0].replace(f"-o {tmp_path / 'example' / 'sim'}", f"-o {again}")
+    rerun = subprocess.run([sys.executable, "-m", "waders.core", *shlex.split(sim_command)[1:]], capture_output=True)
+    assert rerun.returncode == 0, rerun.stderr
+    for image in sorted((tmp_path / "example" / "sim").glob("*.fits")):
+        assert (again / image.name).read_bytes() == image.read_bytes()
+    check = [sys.executable, "-m", "waders.core", "ana", "--json", str(tmp_path / "example" / "ana.json"), "--check"]
+    assert subprocess.run(check, capture_output=True).returncode == 0
 
 
 def test_demo_command_line():

@@ -269,8 +269,14 @@ def test_publish_and_serve(built, tmp_path):
 
 
 def test_publish_errors(tmp_path):
-    with pytest.raises(InputFileError, match="no run"):
+    with pytest.raises(InputFileError, match="no run") as err:
         publish_runs(tmp_path, tmp_path / "web")
+    assert err.value.hint == "run 'waders dqm run' first, and pass its -o folder with --from"
+    fx.make_run(tmp_path / "dqm", 12, images=1, plots=False)  # 'waders dqm run -o dqm/', then publish from '.'
+    with pytest.raises(InputFileError, match="no run") as err:
+        publish_runs(tmp_path, tmp_path / "web")
+    assert err.value.hint == f"pass the -o folder of 'waders dqm run' with --from, e.g. --from {tmp_path / 'dqm'}"
+    assert not (tmp_path / "web").exists()
     result = CliRunner().invoke(serve, [str(tmp_path / "missing")])
     assert isinstance(result.exception, InputFileError)
     busy = make_server(tmp_path, "127.0.0.1", 0, quiet=True)

@@ -4,14 +4,10 @@ from pathlib import Path
 
 import pytest
 
-#: Real public data beside the project (see ../shared/data/PROVENANCE.md).
-SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-SHARED_CONFIGS = SHARED_DATA.parent / "configs" / "pysimdamicm"
+from waders.data import path
 
 
 @pytest.fixture
-def shared_data() -> Path:
-    """Directory of the real data files; skips the test when ../shared is absent."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip("../shared/data is not present")
-    return SHARED_DATA
+def data_dir() -> Path:
+    """The folder of the real data files shipped with waders-data (see its PROVENANCE.md)."""
+    return path(".")

@@ -1,4 +1,4 @@
-"""Averaged and multi-extension images, processed outputs, and the real files of ../shared."""
+"""Averaged and multi-extension images, processed outputs, and the real files of waders-data."""
 
 from __future__ import annotations
 
@@ -86,8 +86,8 @@ def test_processed_output_has_products_provenance_and_constants(tmp_path):
         assert hdul["FULLMASK"].data.dtype == np.uint8
 
 
-def test_damicm_acm_file(shared_data):
-    image = read_image(shared_data / "damicm" / "avg_Image_5_Low_Temp_109_20250807_170213_15.fz")
+def test_damicm_acm_file(data_dir):
+    image = read_image(data_dir / "damicm" / "avg_Image_5_Low_Temp_109_20250807_170213_15.fz")
     assert list(image.amplifiers) == ["CCD_A", "CCD_B", "CCD_D", "CCD_C"]
     assert [a.geometry.aliases for a in image.amplifiers.values()] == [("EXT1",), ("EXT2",), ("EXT3",), ("EXT4",)]
     geometry = image.geometry
@@ -103,11 +103,11 @@ def test_damicm_acm_file(shared_data):
     assert image.meta["exposure_start"].startswith("2025-08-07T17:02:13")
 
 
-def test_damicm_file_with_the_users_configuration(shared_data):
+def test_damicm_file_with_the_users_configuration(data_dir):
     """img_5.json (pysimdamicm, ACM mode) reads the same four amplifiers with its EXT names."""
-    user = read_json(shared_data.parent / "configs" / "pysimdamicm" / "img_5.json")
+    user = read_json(data_dir / "configs" / "pysimdamicm" / "img_5.json")
     config = InputConfig.from_mapping(user["input"])
-    image = read_image(shared_data / "damicm" / "avg_Image_5_Low_Temp_109_20250807_170213_15.fz", config)
+    image = read_image(data_dir / "damicm" / "avg_Image_5_Low_Temp_109_20250807_170213_15.fz", config)
     assert image["CCD_A"].geometry.names == ("CCD_A", "EXT1")
     assert all(a.geometry.overscan_cols == 0 for a in image.amplifiers.values())
     assert image.geometry.read_time == pytest.approx(3769.88, abs=0.01)
@@ -116,8 +116,8 @@ def test_damicm_file_with_the_users_configuration(shared_data):
 @pytest.mark.parametrize(
     ("name", "nskips", "ncols"), [("image_lta_2_ave.fits", 500, 5000), ("cal_1_6_ave.fits", 15, 4700)]
 )
-def test_sensei_lta_files(shared_data, name, nskips, ncols):
-    image = read_image(shared_data / "lta" / name)
+def test_sensei_lta_files(data_dir, name, nskips, ncols):
+    image = read_image(data_dir / "lta" / name)
     assert list(image.amplifiers) == ["EXT0", "EXT1", "EXT2", "EXT3"]  # the first amplifier is in the primary HDU
     assert image.geometry.nskips_averaged == nskips  # NSAMP is a string in these headers
     assert image.geometry.exposure_time == 0.0

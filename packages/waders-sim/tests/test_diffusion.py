@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,12 +11,14 @@ from waders.core.detector import Detector
 from waders.core.errors import ConfigError, DataError
 from waders.core.hits import HitCollection
 from waders.core.pipeline import RunContext
+from waders.data import PYSIMDAMICM_CONFIGS
+from waders.data import path as data_path
 from waders.sim.diffusion import Diffusion, pcc_efficiency
 from waders.sim.events import SimEvents
 from waders.sim.pairs import gauss_pairs
 from waders.sim.random import CounterRNG
 
-SHARED_CONFIG = Path(__file__).resolve().parents[3].parent / "shared" / "configs" / "pysimdamicm"
+CONFIGS = data_path(PYSIMDAMICM_CONFIGS)
 E2EV = 3.77
 A_MM2 = 216.2e-6  # mm^2
 B_MM = 0.886  # 1/mm
@@ -47,7 +48,7 @@ def run(process: Diffusion, data: SimEvents) -> dict[str, np.ndarray]:
 
 
 def test_pysimdamicm_section_loads():
-    config = json.loads((SHARED_CONFIG / "psimulCCDimg_config_file.json").read_text())
+    config = json.loads((CONFIGS / "psimulCCDimg_config_file.json").read_text())
     section = {k: v for k, v in config["detector_response"]["Diffusion"].items() if k not in ("active", "units")}
     diffusion = Diffusion.from_mapping(section)
     assert diffusion.model == "gauss"

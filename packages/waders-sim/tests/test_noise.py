@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,11 +13,13 @@ from waders.core.detector import Detector
 from waders.core.errors import ConfigError, ProcessError
 from waders.core.hits import HitCollection
 from waders.core.pipeline import RunContext
+from waders.data import PYSIMDAMICM_CONFIGS
+from waders.data import path as data_path
 from waders.sim.events import SimEvents
 from waders.sim.noise import DarkCurrent, ElectronicNoise, PixelSaturation, region_of_interest
 from waders.sim.random import CounterRNG
 
-SHARED_CONFIG = Path(__file__).resolve().parents[3].parent / "shared" / "configs" / "pysimdamicm"
+CONFIGS = data_path(PYSIMDAMICM_CONFIGS)
 E2EV = 3.77
 DAY = 86400.0
 
@@ -352,9 +353,8 @@ def test_noise_needs_pixels_and_dark_current_first():
 
 
 # --- configuration -----------------------------------------------------------------------
-@pytest.mark.skipif(not SHARED_CONFIG.exists(), reason="/work/shared is not available")
 def test_pysimdamicm_sections_load():
-    config = json.loads((SHARED_CONFIG / "psimulCCDimg_config_file.json").read_text())
+    config = json.loads((CONFIGS / "psimulCCDimg_config_file.json").read_text())
     sections = config["detector_response"]
 
     def load(cls):

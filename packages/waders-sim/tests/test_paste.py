@@ -13,14 +13,16 @@ from waders.core.detector import Detector
 from waders.core.errors import ConfigError, InputFileError, ProcessError
 from waders.core.hits import HitCollection
 from waders.core.pipeline import RunContext
+from waders.data import DAMICM_IMAGE, PYSIMDAMICM_CONFIGS
+from waders.data import path as data_path
 from waders.io import read_image
 from waders.sim.events import SimEvents
 from waders.sim.paste import PasteClusterProcess
 from waders.sim.random import CounterRNG
 
 E2EV = 3.77
-DAMICM = Path("/work/shared/data/damicm/avg_Image_5_Low_Temp_109_20250807_170213_15.fz")
-SHARED_CONFIG = Path(__file__).resolve().parents[3].parent / "shared" / "configs" / "pysimdamicm"
+DAMICM = data_path(DAMICM_IMAGE)
+CONFIGS = data_path(PYSIMDAMICM_CONFIGS)
 
 
 def make_events(event_ids, n_pix: int = 5, *, adc2ev: float | None = 0.72, seed: int = 4, **detector) -> SimEvents:
@@ -202,7 +204,6 @@ def test_missing_or_bad_blanks(tmp_path):
         paste(data, tmp_path, blank_dir=str(tmp_path / "nothing*.fits"))
 
 
-@pytest.mark.skipif(not DAMICM.exists(), reason="/work/shared is not available")
 def test_paste_into_the_real_damicm_blank(tmp_path):
     data = make_events(np.arange(20))
     _, written = paste(data, tmp_path, blank_dir=str(DAMICM), extension="CCD_A", calibration=1.35,
@@ -221,9 +222,8 @@ def test_paste_into_the_real_damicm_blank(tmp_path):
     check_pasted_file(Path(written["images"][0]), blank, 1.35)
 
 
-@pytest.mark.skipif(not SHARED_CONFIG.exists(), reason="/work/shared is not available")
 def test_pysimdamicm_section_loads():
-    config = json.loads((SHARED_CONFIG / "psimulCCDimg_config_file.json").read_text())
+    config = json.loads((CONFIGS / "psimulCCDimg_config_file.json").read_text())
     section = {
         k: v for k, v in config["detector_response"]["PasteClusterProcess"].items() if k not in ("active", "units")
     }

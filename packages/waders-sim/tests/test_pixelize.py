@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,13 +10,15 @@ import pytest
 from waders.core.detector import Detector
 from waders.core.hits import HitCollection
 from waders.core.pipeline import RunContext
+from waders.data import PYSIMDAMICM_CONFIGS
+from waders.data import path as data_path
 from waders.io.root import iter_geant4, write_geant4
 from waders.sim.diffusion import Diffusion
 from waders.sim.events import PIXEL_FIELDS, SimEvents
 from waders.sim.pixelize import PixelizeSignal
 from waders.sim.random import CounterRNG
 
-SHARED_CONFIG = Path(__file__).resolve().parents[3].parent / "shared" / "configs" / "pysimdamicm"
+CONFIGS = data_path(PYSIMDAMICM_CONFIGS)
 E2EV = 3.77
 PITCH = 0.015
 ROWS, COLS = 100, 200
@@ -52,7 +53,7 @@ def run(data: SimEvents, *processes) -> dict[str, np.ndarray]:
 
 
 def test_pysimdamicm_section_loads():
-    config = json.loads((SHARED_CONFIG / "psimulCCDimg_config_file.json").read_text())
+    config = json.loads((CONFIGS / "psimulCCDimg_config_file.json").read_text())
     section = {k: v for k, v in config["detector_response"]["PixelizeSignal"].items() if k not in ("active", "units")}
     process = PixelizeSignal.from_mapping(section)
     assert process.shift_pixel_in_x == 0 and process.shift_pixel_in_y == 0

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from waders.core.hits import HitCollection
+from waders.data import PYSIMDAMICM_CONFIGS
+from waders.data import path as data_path
 from waders.io.root import describe_root, read_clusters, read_records, write_geant4
 
-SHARED_CONFIG = Path(__file__).resolve().parents[3].parent / "shared" / "configs" / "pysimdamicm"
+CONFIGS = data_path(PYSIMDAMICM_CONFIGS)
 PITCH = 0.015  # mm
 E2EV = 3.77
 
@@ -105,9 +107,8 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     assert "unknown parameter 'shift_pixel_in_z' in PixelizeSignal" in result.stderr
 
 
-@pytest.mark.skipif(not SHARED_CONFIG.is_dir(), reason="../shared/configs is not present")
 def test_the_pysimdamicm_simulation_configuration_loads_and_runs(tmp_path, point_events):
-    config = SHARED_CONFIG / "psimulCCDimg_config_file.json"
+    config = CONFIGS / "psimulCCDimg_config_file.json"
     result = waders("sim", "--json", str(config), "--check")
     assert result.returncode == 0, result.stderr
     assert "PixelizeSignal -> ClusterFinder" in result.stdout
@@ -134,3 +135,55 @@ def test_parallel_simulation_gives_the_serial_output(tmp_path, point_events):
         assert not list(out.glob(".parts_*"))  # the part files are removed
     assert trees["processes"] == trees["serial"]
     assert trees["dask"] == trees["serial"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["ElectronicNoise.active=1"], "ClusterFinder.spr_threshold is needed when noise processes are active"),
+        (["DarkCurrent.active=1"], "ClusterFinder.spr_threshold is needed when noise processes are active"),
+        (["PixelizeSignal.active=0"], "ClusterFinder needs PixelizeSignal earlier in the chain"),
+        (["PixelSaturation.active=1"], "PixelSaturation needs detector.ADC2eV"),
+        (["PasteClusterProcess.active=1"], "PasteClusterProcess.blank_dir is required"),
+        (
+            ["ElectronicNoise.active=1", "DarkCurrent.active=1", "DarkCurrent.mode=full-image",
+             "ClusterFinder.spr_threshold=1"],
+            "DarkCurrent.mode is 'full-image' but ElectronicNoise.mode is 'cropped-image'",
+        ),
+    ],
+)  # fmt: skip
+def test_check_refuses_what_the_run_refuses(tmp_path, point_events, overrides, message):
+    """--check catches every chain the run would refuse later, with the same one-line error."""
+    config = sim_config(tmp_path)
+    sets = [arg for o in overrides for arg in ("--set", o)]
+    checked = waders("sim", "--json", str(config), *sets, "--check")
+    assert checked.returncode == 2
+    assert checked.stderr.startswith(f"error: {message}") and len(checked.stderr.splitlines()) == 1
+    run = waders("sim", "--json", str(config), *sets, "--g4file", str(point_events), "-o", str(tmp_path / "out"))
+    assert run.returncode == 2
+    assert run.stderr == checked.stderr
+    assert not list((tmp_path / "out").glob("*.root")) if (tmp_path / "out").exists() else True
+
+
+def test_events_beyond_the_file_is_a_warning(tmp_path, point_events):
+    result = waders(
+        "sim",
+        "--json",
+        str(sim_config(tmp_path)),
+        "--g4file",
+        str(point_events),
+        "--events",
+        "2:100",
+        "-o",
+        str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == f"warning: {point_events} has 5 events (entries 0:5); --events 2:100 simulates 3 of them\n"
+    assert "5 events read" not in result.stdout and "3 events read" in result.stdout
+
+
+def test_help_examples_keep_their_lines():
+    """The Examples block of the help is printed line by line (click's \\b marker, not a literal '\\b')."""
+    out = waders("sim", "--help").stdout
+    assert "\\b" not in out
+    assert "\n  Examples (in a folder where 'waders example-data .' was run):\n    waders sim --json" in out

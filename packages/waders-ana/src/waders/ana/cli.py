@@ -125,15 +125,15 @@ def ana(
     files_per_task: int | None,
     **shortcuts: float | int | None,
 ) -> None:
-    r"""Analyse skipper-CCD images: INPUTS are FITS files or quoted glob patterns.
+    """Analyse skipper-CCD images: INPUTS are FITS files or quoted glob patterns.
 
     \b
-    Examples:
-      waders ana -o out/ "data/*.fits"
-      waders ana --json img_5.json --save-img --save-plots avg_Image_5.fz
-      waders ana -s CompressSkipperProcess,PedestalSubtractionProcess \
-          --set PedestalSubtractionProcess.method=median x.fits
-    """
+    Examples (in a folder where 'waders example-data .' was run):
+      waders ana -o out/ image_lta_2_ave.fits
+      waders ana --json img_5.json --save-img --save-plots "avg_Image_*.fz"
+      waders ana -s CompressSkipperProcess,PedestalSubtractionProcess \\
+          --set PedestalSubtractionProcess.method=median -o out/ image_lta_2_ave.fits
+    """  # noqa: D301 (click needs a real \\b)
     from .runner import AnalysisOptions, analyse_files, check_config_against, expand_inputs, require_inputs
 
     if list_processes is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["DAMICM_IMAGE", "LTA_CAL_IMAGE", "LTA_IMAGE", "PYSIMDAMICM_CONFIGS", "files", "path"]
+__all__ = ["DAMICM_IMAGE", "GEANT4_DEMO", "LTA_CAL_IMAGE", "LTA_IMAGE", "PYSIMDAMICM_CONFIGS", "files", "path"]
 
 FILES = Path(__file__).resolve().parent / "files"
 
@@ -23,6 +23,8 @@ DAMICM_IMAGE = "damicm/avg_Image_5_Low_Temp_109_20250807_170213_15.fz"
 LTA_IMAGE = "lta/image_lta_2_ave.fits"
 #: A real SENSEI LTA averaged image (4 amplifiers, 40 x 4700, NSAMP=15).
 LTA_CAL_IMAGE = "lta/cal_1_6_ave.fits"
+#: A small Geant4-layout ROOT file (generated: Fe-55 X-rays and low-energy deposits), input of ``waders demo``.
+GEANT4_DEMO = "geant4/demo_g4.root"
 #: The folder of the configuration files shipped with pysimdamicm 7.2.
 PYSIMDAMICM_CONFIGS = "configs/pysimdamicm"
 

@@ -1,28 +1,30 @@
 """``waders demo``: simulate -> analyse -> monitor a built-in example, and compare with the truth.
 
-The example input (``data/demo_g4.root``, made by :func:`make_demo_input`) is a small
+The example input (``demo_g4.root`` of waders-data, made by :func:`make_demo_input`) is a small
 Geant4-layout file: 150 Fe-55 X-rays (5.9 keV, absorbed within about 29 um of the back
 surface) and 150 low-energy deposits (50-500 eV at uniform depths) on a 600 x 1000 pixel CCD.
 The demo simulates raw multi-skip images of two amplifiers (gain 10 ADU/e-, 8 ADU of noise
 per sample and 16 skips, i.e. 0.2 e-, dark current 0.1 e-/pixel), analyses them with the
 default ``waders ana`` chain, monitors them as run 1 with ``waders dqm run`` and prints where
 every output is, the measured numbers next to the simulated truth and the DQM verdict of
-the run (pass, warn or fail) with the reasons of anything but a pass.
+the run (pass, warn or fail) with the reasons of anything but a pass.  The configurations
+it used are written next to the outputs (``sim.json``, ``ana.json``) with the three commands
+that redo its steps one by one.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import time
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
 
-__all__ = ["DEMO_SIMULATION", "TRUTH", "demo", "make_demo_input", "run_demo"]
+__all__ = ["DEMO_SIMULATION", "TRUTH", "demo", "demo_commands", "make_demo_input", "run_demo"]
 
 #: What the demo simulates (the numbers the analysis must give back).
 TRUTH = {"gain_adu_per_e": 10.0, "sigma_e": 8.0 / np.sqrt(16) / 10.0, "lambda_e_per_pixel": 0.1, "xray_kev": 5.9}
@@ -78,6 +80,17 @@ def _xray_peak(cluster_files: list[Path]) -> tuple[float, int]:
     return (float(np.median(energies)) if energies else float("nan")), len(energies)
 
 
+def demo_commands(output: Path, seed: int) -> list[str]:
+    """The ``waders`` commands that redo the demo's three steps (the configurations are in ``output``)."""
+    out = shlex.quote(str(output))
+    images = shlex.quote(str(output / "sim" / "*.fits"))
+    return [
+        f"waders sim --json {out}/sim.json --g4file {out}/input/demo_g4.root -o {out}/sim --seed {seed}",
+        f"waders ana --json {out}/ana.json -o {out}/ana --save-img --save-plots --seed {seed} {images}",
+        f"waders dqm run --run 1 -o {out}/dqm --seed {seed} {images}",
+    ]
+
+
 def run_demo(output: Path, seed: int = 1, echo: Any = print) -> dict[str, Any]:
     """Run the whole example into ``output``; return the measured numbers and the outputs."""
     try:
@@ -89,6 +102,8 @@ def run_demo(output: Path, seed: int = 1, echo: Any = print) -> dict[str, Any]:
     from waders.ana.cli import default_config
     from waders.ana.runner import AnalysisOptions, analyse_files
     from waders.core import load_config
+    from waders.data import GEANT4_DEMO
+    from waders.data import path as data_path
 
     from .run import monitor_run
 
@@ -96,17 +111,21 @@ def run_demo(output: Path, seed: int = 1, echo: Any = print) -> dict[str, Any]:
     output.mkdir(parents=True, exist_ok=True)
     g4file = output / "input" / "demo_g4.root"
     g4file.parent.mkdir(exist_ok=True)
-    shutil.copyfile(str(files("waders.dqm").joinpath("data/demo_g4.root")), g4file)
-    echo(f"1/3 simulating {g4file} ...")
-    sim = simulate_file(g4file, load_config(DEMO_SIMULATION, kind="simulation"), SimOptions(output / "sim", seed))
+    shutil.copyfile(data_path(GEANT4_DEMO), g4file)
+    sim_json, ana_json = output / "sim.json", output / "ana.json"
+    sim_json.write_text(json.dumps(DEMO_SIMULATION, indent=2) + "\n")
+    ana_json.write_text(json.dumps(default_config(), indent=2) + "\n")
+    commands = demo_commands(output, seed)
+    echo(f"1/3 simulating {g4file} ...  ({commands[0]})")
+    sim = simulate_file(g4file, load_config(sim_json, kind="simulation"), SimOptions(output / "sim", seed))
     images = [Path(p) for p in sim.extra_outputs["CreateFitsImage"]["images"]]
-    echo(f"2/3 analysing {len(images)} raw images ...")
-    config = load_config(default_config(), kind="analysis")
+    echo(f"2/3 analysing {len(images)} raw images ...  ({commands[1]})")
+    config = load_config(ana_json, kind="analysis")
     options = AnalysisOptions(output_dir=output / "ana", save_images=True, save_plots=True, seed=seed)
     analysis = analyse_files(images, config, options)
-    echo("3/3 monitoring them as run 1 ...")
+    echo(f"3/3 monitoring them as run 1 ...  ({commands[2]})")
     dqm_dir = output / "dqm"
-    monitor = monitor_run(images, 1, output_dir=dqm_dir, store_uri=dqm_dir / "dqm.sqlite")
+    monitor = monitor_run(images, 1, output_dir=dqm_dir, store_uri=dqm_dir / "dqm.sqlite", seed=seed)
     summaries = [json.loads(Path(o["summary"]).read_text()) for o in analysis.outputs.values()]
     amps = [a for s in summaries for a in s["amplifiers"].values()]
     measured = {
@@ -118,6 +137,8 @@ def run_demo(output: Path, seed: int = 1, echo: Any = print) -> dict[str, Any]:
     report = monitor.run_dir / "report" / "index.html"
     outputs = {
         "geant4 input": g4file,
+        "simulation configuration": sim_json,
+        "analysis configuration": ana_json,
         "simulation (ROOT: clustersRec, clustersTrue, pixelizedEvent)": sim.output,
         "raw FITS images and truth tables": output / "sim",
         "analysis summaries (JSON)": output / "ana",
@@ -150,8 +171,13 @@ def run_demo(output: Path, seed: int = 1, echo: Any = print) -> dict[str, Any]:
     echo(f"DQM verdict of run 1: {verdict.upper()}" + (f" ({failed} input(s) failed)" if failed else ""))
     for reason in reasons:
         echo(f"  {reason}")
+    echo("")
+    echo("the three steps again, one by one:")
+    for command in commands:
+        echo(f"  {command}")
     echo(f"done in {time.perf_counter() - start:.0f} s; open {report}")
     return {
+        "commands": commands,
         "measured": measured,
         "truth": TRUTH,
         "n_xray_clusters": n_xray,

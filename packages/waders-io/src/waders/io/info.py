@@ -20,8 +20,62 @@ __all__ = ["describe", "describe_fits", "format_description"]
 _ROOT_SUFFIXES = (".root",)
 
 
+def _waders_output(path: Path) -> dict[str, Any] | None:
+    """Describe a ``<stem>_waders.fits`` file of ``waders ana --save-img`` (None for any other FITS file).
+
+    Such a file holds one HDU per image product (amplifiers stacked as in the input); its
+    primary header keeps the input's header and geometry (``WGEOM``), so the input's skip
+    count must not be applied to the products.
+    """
+    import json
+
+    from astropy.io import fits
+
+    try:
+        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+            primary = hdul[0].header
+            if "WGEOM" not in primary:
+                return None
+            products = [
+                {
+                    "extension": i,
+                    "name": hdu.name,
+                    "product": hdu.header.get("PRODUCT", ""),
+                    "nrows": int(hdu.header.get("NAXIS2", 0)),
+                    "ncols": int(hdu.header.get("NAXIS1", 0)),
+                    "amplifiers": ";".join(
+                        str(hdu.header[k]) for k in hdu.header if k[:3] == "AMP" and k[3:].isdigit()
+                    ),
+                }
+                for i, hdu in enumerate(hdul)
+                if i > 0 and "PRODUCT" in hdu.header
+            ]
+            geometry = json.loads(primary["WGEOM"])
+            source = str(primary.get("FILE", ""))
+            processes = [str(primary[k]) for k in primary if k.startswith("WPROC")]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None  # not a waders output: read_image says what is wrong with it
+    return {
+        "path": str(path),
+        "format": "fits",
+        "layout": "waders output",
+        "input": source,
+        "processes": processes,
+        "products": products,
+        "input_geometry": geometry,
+    }
+
+
 def describe_fits(path: str | Path, config: InputConfig | None = None) -> dict[str, Any]:
-    """Describe a FITS skipper image (keys ``format``, ``layout``, ``amplifiers``, ...)."""
+    """Describe a FITS skipper image (keys ``format``, ``layout``, ``amplifiers``, ...).
+
+    A processed-image file written by ``waders ana --save-img`` is described by its products
+    (keys ``layout`` = "waders output", ``input``, ``products``, ``input_geometry``).
+    """
+    if Path(path).is_file():
+        output = _waders_output(Path(path))
+        if output is not None:
+            return output
     image = read_image(path, config, lazy=True)
     description = image.geometry.describe()
     return {
@@ -69,7 +123,26 @@ def _seconds(value: Any) -> str:
 def format_description(info: dict[str, Any]) -> str:
     """Human-readable text of :func:`describe`'s result."""
     lines = []
-    if info["format"] == "fits":
+    if info.get("layout") == "waders output":
+        geometry = info["input_geometry"]
+        kind = (
+            f"{geometry['layout']}, {'averaged over ' if geometry['averaged'] else 'raw, '}{geometry['nskips']} skips"
+        )
+        lines.append(
+            f"{info['path']}: FITS, processed images written by waders ana from {info['input'] or '?'} ({kind}); "
+            f"{len(info['products'])} product(s)"
+        )
+        header = ("ext", "name", "product", "rows", "cols", "amplifiers")
+        rows = [
+            (str(p["extension"]), p["name"], p["product"], str(p["nrows"]), str(p["ncols"]), p["amplifiers"])
+            for p in info["products"]
+        ]
+        widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+        for row in (header, *rows):
+            lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        if info["processes"]:
+            lines.append("  processes: " + ", ".join(info["processes"]))
+    elif info["format"] == "fits":
         kind = (
             f"averaged over {info['amplifiers'][0]['nskips']} skips"
             if info["averaged"]

@@ -68,17 +68,17 @@ def sim(
     scheduler: str | None,
     files_per_task: int | None,
 ) -> None:
-    r"""Simulate the detector response to Geant4 events.
+    """Simulate the detector response to Geant4 events.
 
     With --executor processes or dask each file is split into event ranges simulated on
     the workers and merged: the output is identical to a serial run (--files-per-task is
     then the number of events per task).
 
     \b
-    Examples:
-      waders sim --json psimulCCDimg_config_file.json --g4file g4.root -o out/
-      waders sim config.json --g4file g4.root --events 0:1000 --seed 7 --set Diffusion.active=1
-    """
+    Examples (in a folder where 'waders example-data .' was run):
+      waders sim --json psimulCCDimg_config_file.json --g4file demo_g4.root -o out/
+      waders sim psimulCCDimg_config_file.json --g4file demo_g4.root --events 0:100 --seed 7 --set Diffusion.active=1
+    """  # noqa: D301 (click needs a real \\b)
     from .driver import SimOptions, simulate_file
 
     if list_processes is not None:
@@ -90,6 +90,9 @@ def sim(
         "simulation", path, all_overrides, default={"detector_response": {}} if path is None else None
     )
     if check:
+        from .checks import check_chain
+
+        check_chain(config)
         click.echo("configuration is valid; processes: " + (" -> ".join(config.names) or "(none active)"))
         return
     if not g4files:
@@ -101,7 +104,13 @@ def sim(
         from waders.io.root import count_geant4_events
 
         total = count_geant4_events(g4file)
-        selected = (stop if stop is not None else total) - (start or 0)
+        if (stop is not None and stop > total) or (start is not None and start >= total):
+            click.echo(
+                f"warning: {g4file} has {total} events (entries 0:{total}); --events {events} simulates "
+                f"{max(0, min(stop if stop is not None else total, total) - min(start or 0, total))} of them",
+                err=True,
+            )
+        selected = min(stop if stop is not None else total, total) - min(start or 0, total)
         if executor != "serial":
             from .parallel import simulate_file_parallel
 

@@ -25,11 +25,11 @@ import awkward as ak
 import numpy as np
 
 from waders.core.config import Config
-from waders.core.errors import ConfigError
 from waders.core.pipeline import Pipeline, RunContext
 from waders.core.versions import waders_versions
 from waders.io.root import ClustersTreeWriter, iter_geant4, open_output, read_run_info, write_records_tree
 
+from .checks import check_chain
 from .events import SimEvents
 from .random import CounterRNG
 from .reconstruction import clusters_by_event
@@ -199,9 +199,8 @@ def simulate_file(
     progress : callable, optional
         Called with the number of events of each finished chunk.
     """
+    check_chain(config)
     processes = list(config.steps)
-    if not processes:
-        raise ConfigError("no simulation process is active", hint="set active: 1 on PixelizeSignal and ClusterFinder")
     reco = next((p for p in processes if p.name == "ClusterFinder"), None)
     threshold = reco.spr_threshold if reco is not None else None
     out_root = config.sections.get("out_root")

@@ -11,6 +11,7 @@ shows the traceback instead.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from difflib import get_close_matches
@@ -27,7 +28,14 @@ from ..versions import waders_versions
 __all__ = ["cli", "main"]
 
 #: Commands of the waders family and the package that provides each.
-KNOWN_COMMANDS = {"ana": "waders-ana", "sim": "waders-sim", "dqm": "waders-dqm", "info": "waders-io"}
+KNOWN_COMMANDS = {
+    "ana": "waders-ana",
+    "sim": "waders-sim",
+    "dqm": "waders-dqm",
+    "demo": "waders-dqm",
+    "info": "waders-io",
+    "example-data": "waders-data",
+}
 
 
 class LazyGroup(click.Group):
@@ -101,6 +109,21 @@ def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
+#: Options of the umbrella command accepted anywhere on the line (``waders ana -v ...``).
+_GLOBAL_FLAG = re.compile(r"-v+|--verbose|--debug")
+
+
+def hoist_global_flags(args: Sequence[str]) -> list[str]:
+    """Move ``-v``/``-vv``/``--verbose``/``--debug`` written after the subcommand in front of it.
+
+    Arguments after ``--`` are left alone; no subcommand defines these options itself.
+    """
+    args = list(args)
+    end = args.index("--") if "--" in args else len(args)
+    flags = [a for a in args[:end] if _GLOBAL_FLAG.fullmatch(a)]
+    return flags + [a for a in args[:end] if not _GLOBAL_FLAG.fullmatch(a)] + args[end:]
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -113,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv : sequence of str, optional
         Arguments without the program name (default: ``sys.argv[1:]``).
     """
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = hoist_global_flags(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
         result = cli.main(args=args, prog_name="waders", standalone_mode=False)

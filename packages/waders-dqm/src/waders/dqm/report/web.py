@@ -218,7 +218,13 @@ def publish_runs(source: Path | str, target: Path | str) -> list[PublishResult]:
         raise InputFileError(f"no DQM output directory {source}", hint="pass --from OUTDIR")
     runs = _run_dirs(source)
     if not runs:
-        raise InputFileError(f"no run (runNNN/summary_runNNN.json) in {source}", hint="run the DQM first")
+        below = sorted({d.parent for d in source.glob("*/run*") if _run_dirs(d)})
+        hint = (
+            f"pass the -o folder of 'waders dqm run' with --from, e.g. --from {below[0]}"
+            if below
+            else "run 'waders dqm run' first, and pass its -o folder with --from"
+        )
+        raise InputFileError(f"no run (runNNN/summary_runNNN.json) in {source}", hint=hint)
     try:
         target.mkdir(parents=True, exist_ok=True)
         results = [_publish_run(run, directory, target) for run, directory in runs]
