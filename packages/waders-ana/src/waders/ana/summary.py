@@ -54,6 +54,14 @@ def _amplifier_summary(image: SkipperImage, name: str) -> dict[str, Any]:
     if pedestal:
         out["pedestal_adu"] = pedestal.get("pedestal_adu")
         out["noise_adu"] = pedestal.get("noise_adu")
+        out["pedestal_region"] = pedestal.get("region")
+        invalid = sum(
+            int(np.count_nonzero(~np.asarray(pedestal[key]) & np.isfinite(pedestal[f"pedestal_{key[10:]}"])))
+            for key in pedestal
+            if key.startswith("fit_valid_")
+        )
+        if any(key.startswith("fit_valid_") for key in pedestal):
+            out["pedestal_fits_invalid"] = invalid
     calibration = results.get("CalibrationProcess")
     if calibration:
         out["gain_adu_per_e"] = calibration["gain_adu_per_e"]
@@ -71,6 +79,8 @@ def _amplifier_summary(image: SkipperImage, name: str) -> dict[str, Any]:
         out["fit_chi2_ndf"] = fit.get("chi2_ndf")
         out["fit_valid"] = fit.get("valid")
         out["fit_status"] = fit.get("status")
+        out["fit_reasons"] = [] if fit.get("valid") else str(fit.get("status", "unknown")).split("; ")
+        out["fit_seeded_from_data"] = fit.get("seeded_from_data")
     gain_fit = results.get("FitCalibrationConstant")
     if gain_fit and "gain_err" not in out:
         out.setdefault("gain_adu_per_e", gain_fit.get("gain_adu_per_e"))
@@ -89,7 +99,10 @@ def summarise(image: SkipperImage, config: Config, *, input_path: str, versions:
     for name, amp in image.amplifiers.items():
         fit = amp.results.get(_FIT)
         if fit and not fit.get("valid", True):
-            warnings.append(f"{name}: dark-current fit did not converge ({fit.get('status', 'unknown status')})")
+            warnings.append(f"{name}: {_FIT}: fit invalid ({fit.get('status', 'unknown status')})")
+        reason = amp.results.get("CalibrationProcess", {}).get("fallback_reason")
+        if reason:
+            warnings.append(f"{name}: CalibrationProcess: {amp.results['CalibrationProcess']['gain_source']}")
     studies: dict[str, Any] = {}
     for process in config.steps:
         if process.name in _CHAIN:
