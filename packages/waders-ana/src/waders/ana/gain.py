@@ -44,6 +44,7 @@ from waders.core.kinds import Float, Int, Optional
 from .base import AnalysisProcess
 from .darkcurrent import CLUSTER_MASK
 from .fitting.peaks import MIN_PEAK_PIXELS, locate_peaks
+from .fitting.quality import assess
 
 __all__ = ["FitCalibrationConstant", "PeakFits", "fit_peaks", "locate_peaks"]
 
@@ -90,6 +91,7 @@ class PeakFits:
     valid: bool = False
     status: str = "not fitted"
     noise: float = float("nan")
+    peak_fit_chi2_ndf: float = float("nan")
 
 
 def _peak_model(n_fit: int, next_position: float, next_width: float) -> Any:
@@ -178,21 +180,25 @@ def fit_peaks(
     result.position_errs[fitted], result.width_errs[fitted] = err[m : 2 * m], err[2 * m : 3 * m]
     result.noise = float(par[2 * m])
     _line(result, fitted, covariance[m : 2 * m, m : 2 * m])
-    problems = []
-    if not minuit.fmin.is_valid:
-        problems.append("peak fit did not converge")
-    if not minuit.fmin.has_posdef_covar:
-        problems.append("covariance not positive definite")
     at_limit = [str(i) for i in fitted if _at_limit(minuit, m + i)]
-    if at_limit:
-        problems.append("position of peak " + ", ".join(at_limit) + " at a limit")
-    if fitted.size < n_peaks:
-        problems.append(f"peaks {', '.join(map(str, np.setdiff1d(electrons, fitted)))} not populated")
     determined = math.isfinite(result.gain_err) and result.gain_err < 0.1 * abs(result.gain)
-    if not determined:
-        problems.append("gain undetermined (error above 10 %)")
-    result.valid = bool(minuit.fmin.is_valid and minuit.fmin.has_posdef_covar and not at_limit and determined)
-    result.status = "; ".join(problems) or "ok"
+    n_free = 3 * m + (1 if significant[next_peak] else 0)
+    quality = assess(
+        chi2=float(minuit.fval),
+        ndf=len(counts) - n_free,
+        n_entries=float(counts.sum()),
+        min_entries=MIN_PEAK_PIXELS * m,
+        converged=bool(minuit.fmin.is_valid),
+        posdef=bool(minuit.fmin.has_posdef_covar) or not minuit.fmin.is_valid,
+        at_limit={f"position of peak {i}": True for i in at_limit},
+        other={"gain undetermined (error above 10 %)": not determined},
+    )
+    notes = list(quality.reasons)
+    if fitted.size < n_peaks:  # the line through the populated peaks still measures the gain
+        notes.append(f"peaks {', '.join(map(str, np.setdiff1d(electrons, fitted)))} not populated")
+    result.peak_fit_chi2_ndf = float(minuit.fval) / max(len(counts) - n_free, 1)
+    result.valid = quality.valid
+    result.status = "; ".join(notes) or "ok"
     return result
 
 
@@ -320,6 +326,7 @@ class FitCalibrationConstant(AnalysisProcess):
             residuals_adu=fits.residuals,
             residual_pulls=fits.pulls,
             linearity_chi2_ndf=fits.chi2_ndf,
+            peak_fit_chi2_ndf=fits.peak_fit_chi2_ndf,
             sigma_e=fits.noise / fits.gain if fits.gain else float("nan"),
             initial_gain=fits.initial_gain,
             gain_source=fits.gain_source,
@@ -328,7 +335,7 @@ class FitCalibrationConstant(AnalysisProcess):
             n_pixels=int(values.size),
         )
         if not fits.valid:
-            log.warning("%s, amplifier %s: gain from the electron peaks: %s", image.label, amplifier.name, fits.status)
+            log.warning("%s, amplifier %s: %s: fit invalid: %s", image.label, amplifier.name, self.name, fits.status)
         if self.save_plots and context.output_dir is not None:
             self._plot(image, amplifier, context, fits, values)
 
