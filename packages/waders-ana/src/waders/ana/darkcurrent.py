@@ -10,7 +10,12 @@ FitDarkCurrentPerRow and FitDarkCurrentPerCol fit every slice of ``row_step`` ro
 results versus position.
 
 Parameter names and meanings are pysimdamicm's (reference B.4), so its configurations
-load unchanged.  ``rows_to_mask``/``cols_to_mask`` hold indices and two-element ranges
+load unchanged.  ``calibration: "auto"`` (the default chain of ``waders ana``) assumes no
+gain: starting values, fit range, binning and limits come from the 0 e- and 1 e- peaks of
+the data (:mod:`waders.ana.fitting.seeds`), and ``x_min``/``x_max``, ``binning_size`` and the
+``*_min``/``*_max`` limits are not used; without single-electron resolution no fit is
+attempted (``valid`` False, the reason in ``status``).  Every fit is judged by
+:mod:`waders.ana.fitting.quality`.  ``rows_to_mask``/``cols_to_mask`` hold indices and two-element ranges
 ``[a, b]`` meaning a..b-1 (half-open, Appendix 2), in the amplifier's own rows and
 readout-order columns.  ``x_min``/``x_max`` null or NaN mean ``-calibration`` and
 ``n_peaks * calibration``.
