@@ -32,7 +32,7 @@ from waders.core.config import load_config
 from waders.data import DAMICM_IMAGE, LTA_CAL_IMAGE, LTA_IMAGE, PYSIMDAMICM_CONFIGS, path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packages" / "waders-ana" / "tests"))
-from test_default_chain import LTA_TUNED, _lta_config  # noqa: E402  (the hand-tuned LTA configuration)
+from test_default_chain import LTA_TUNED, _lta_config  # the hand-tuned LTA configuration
 
 
 def summary(file: Path, config: Any, out: Path) -> dict[str, Any]:

@@ -179,8 +179,30 @@ def test_real_lta_images_default_says_there_is_no_single_electron_resolution(tmp
         assert f"{amp_name}: CalibrationProcess: {amp['gain_source']}" in summary["warnings"]
         assert amp["pedestal_region"] == "overscan"
     noise = [amp["noise_adu"] for amp in summary["amplifiers"].values()]
-    if name == LTA_CAL_IMAGE:  # flat baseline: the default pedestal is the tuned one
-        assert noise == pytest.approx(LTA_TUNED[name][1], abs=0.5)
-    else:  # the baseline drifts along each row: the per-row Gaussian fits of the overscan are flagged invalid
-        assert all(amp["pedestal_fits_invalid"] == 40 for amp in summary["amplifiers"].values())
+    if name == LTA_CAL_IMAGE:  # flat baseline: the overscan median agrees with the tuned Gaussian fits within 2 %
+        assert noise == pytest.approx(LTA_TUNED[name][1], rel=0.02)
+    else:  # the baseline drifts along each row: the overscan of a row is wider than the white noise
         assert all(n > 2 * t for n, t in zip(noise, LTA_TUNED[name][1], strict=True))
+
+
+def test_slice_fits_seeded_from_the_data(tmp_path):
+    """FitDarkCurrentPerRow/PerCol with calibration 'auto' on a 1.35 ADU/e- image: every slice valid, right values."""
+    image, _ = make_raw_image(
+        nrows=200, ncols=300, overscan=40, nskips=4, gain=1.35, noise=0.16 * 1.35 * 2, dark_current=0.5, seed=25
+    )
+    file = write_raw_image(tmp_path / "slices.fits", image)
+    config = default_config()
+    config["process"]["sequence"] += ["FitDarkCurrentPerRow", "FitDarkCurrentPerCol"]
+    config["process"]["FitDarkCurrentPerRow"] = {"calibration": "auto", "row_step": 20}
+    config["process"]["FitDarkCurrentPerCol"] = {"calibration": "auto", "col_step": 50}
+    studies = analyse(file, tmp_path, config)["studies"]
+    for name, n_slices in (("FitDarkCurrentPerRow", 10), ("FitDarkCurrentPerCol", 6)):
+        result = studies[name]["amplifiers"]["L"]
+        assert result["seeded_from_data"] is True
+        assert result["n_valid"] == n_slices, result["status"]
+        lam = np.array(result["lambda_e_per_pixel"])
+        # 5000-6000 pixels per slice: lambda to about 2 % each; the mean of the slices within 2 %
+        assert np.mean(lam) == pytest.approx(0.5, rel=0.02)
+        assert abs(result["lambda_slope"]) < 4 * result["lambda_slope_err"]
+    gains = np.array(studies["FitDarkCurrentPerCol"]["amplifiers"]["L"]["gain_adu_per_e"])
+    assert np.mean(gains) == pytest.approx(1.35, rel=0.005)

@@ -1,6 +1,8 @@
 """PedestalSubtractionProcess: estimate the zero-charge baseline and subtract it.
 
-Every mode of pysimdamicm is supported: the region (the amplifier's overscan, or its
+Every mode of pysimdamicm is supported, plus ``method: "auto"`` (the default chain of
+``waders ana``: the median on the overscan, else the prescan, and a Gaussian fit of the 0 e-
+peak when only the active region is left): the region (the amplifier's overscan, or its
 active area), the axis (one pedestal per row, per column, both, or one for the
 image), the estimator (Gaussian fit, median or mean), outlier masking before
 estimating, a sliding window of rows, and single-skip images.  All groups are
@@ -40,7 +42,9 @@ log = logging.getLogger(__name__)
 #: Fewest pixels in the window of a Gaussian fit for it to be valid.
 MIN_FIT_ENTRIES = 10
 
-_METHODS = Choice(["gauss_fit", "median", "mean"], aliases={"gaussian_fit": "gauss_fit", "gaus_fit": "gauss_fit"})
+_METHODS = Choice(
+    ["gauss_fit", "median", "mean", "auto"], aliases={"gaussian_fit": "gauss_fit", "gaus_fit": "gauss_fit"}
+)
 _AXES = Choice(["row", "col", "both", "none"], aliases={"full": "none", "image": "none", "global": "none"})
 
 
@@ -56,7 +60,12 @@ class PedestalSubtractionProcess(AnalysisProcess):
     per_amplifier: ClassVar[bool] = True
 
     image = Param("mean_compressed", doc="input image product (ADU)")
-    method = Param("gauss_fit", _METHODS, doc="estimator: Gaussian fit, median or mean")
+    method = Param(
+        "gauss_fit",
+        _METHODS,
+        doc="estimator: Gaussian fit, median or mean; auto: median on the overscan/prescan, "
+        "Gaussian fit of the 0 e- peak on the active region",
+    )
     use_mad = Param(True, doc="spread of median/mean: 1.4826 MAD (true) or standard deviation (false)")
     in_overscan = Param(
         True, doc="estimate on the overscan (the prescan if the overscan is too narrow; else the active region)"
@@ -97,7 +106,8 @@ class PedestalSubtractionProcess(AnalysisProcess):
         in_overscan = where != "active"
         # the pedestal is the 0-electron peak: in the active region the charge of every pixel pulls the
         # median up (half the pixels hold an electron at about 1 e-/pixel), so the fit starts at the lowest peak
-        high_dc = high_dc or (not in_overscan and self.method == "gauss_fit")
+        method = self.method_for(where)
+        high_dc = high_dc or (not in_overscan and method == "gauss_fit")
         region = self._region_mask(image, amplifier, where)
         work = data.copy()
         results: dict[str, Any] = {"in_overscan": in_overscan, "region": where}
@@ -106,7 +116,7 @@ class PedestalSubtractionProcess(AnalysisProcess):
             mask = region if axis != "col" else self._column_region(image, amplifier, where)
             values = np.where(mask, np.nan, work)
             values = self._clip_outliers(values, n_sigma)
-            estimate = self._estimate(values, axis, high_dc=high_dc)
+            estimate = self._estimate(values, axis, high_dc=high_dc, method=method)
             self._check_groups(image, amplifier, estimate["pedestal"], axis)
             if "fit_valid" in estimate:
                 self._check_fits(image, amplifier, estimate, axis)
@@ -130,7 +140,8 @@ class PedestalSubtractionProcess(AnalysisProcess):
         if wants_plots(self, context):
             self._plot(image, amplifier, context, results, axes)
         name = amplifier.name
-        image.add_header_card("PSFUNC", self.method, "pedestal estimator")
+        results["method"] = method
+        image.add_header_card("PSFUNC", method, "pedestal estimator")
         image.add_header_card("PSMAD", int(self.use_mad), "spread from 1.4826 MAD")
         image.add_header_card("PSAXIS", self.axis, "pedestal axis")
         image.add_header_card("PSOVS", int(in_overscan), "pedestal from the overscan or prescan")
@@ -259,12 +270,23 @@ class PedestalSubtractionProcess(AnalysisProcess):
         stacked[~valid] = np.nan
         return stacked.reshape(nrows, -1)
 
+    def method_for(self, where: str) -> str:
+        """The estimator used on a region (``"overscan"``, ``"prescan"`` or ``"active"``).
+
+        ``auto`` is the median on the overscan/prescan (no charge there, robust with few columns) and a
+        Gaussian fit of the 0 e- peak on the active region (the median and MAD of the active region are
+        pulled up and widened by the 1 e- peak when the dark current is high).
+        """
+        if self.method != "auto":
+            return self.method
+        return "gauss_fit" if where == "active" else "median"
+
     def _estimate(
-        self, values: np.ndarray, axis: str, rebin: bool = True, high_dc: bool = False
+        self, values: np.ndarray, axis: str, rebin: bool = True, high_dc: bool = False, method: str = "gauss_fit"
     ) -> dict[str, np.ndarray]:
         groups = self._groups(values, axis, rebin)
         counts = np.isfinite(groups).sum(axis=1)
-        if self.method == "gauss_fit":
+        if method == "gauss_fit":
             fits = fit_gaussians(
                 groups,
                 window=self.n_sigma_win_fit,
@@ -290,7 +312,7 @@ class PedestalSubtractionProcess(AnalysisProcess):
                 "fit_status": status,
             }
         with _quiet(), np.errstate(all="ignore"):
-            centre = np.nanmedian(groups, axis=1) if self.method == "median" else np.nanmean(groups, axis=1)
+            centre = np.nanmedian(groups, axis=1) if method == "median" else np.nanmean(groups, axis=1)
             if self.use_mad:
                 spread = MAD_TO_SIGMA * np.nanmedian(np.abs(groups - centre[:, None]), axis=1)
             else:
@@ -337,7 +359,7 @@ class PedestalSubtractionProcess(AnalysisProcess):
         values = self._clip_outliers(values, n_sigma)
         # groups: (row, skip) pairs
         groups = np.moveaxis(values, 2, 1).reshape(nrows * nskips, ncols)
-        estimate = self._estimate(groups, "row", rebin=False, high_dc=high_dc)
+        estimate = self._estimate(groups, "row", rebin=False, high_dc=high_dc, method=self.method_for(where))
         pedestal = estimate["pedestal"].reshape(nrows, nskips)
         subtracted = (raw - pedestal[:, None, :]).mean(axis=2)
         amplifier.set(f"{self.image}_pedestal_subtracted", subtracted)

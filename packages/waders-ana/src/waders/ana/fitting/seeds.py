@@ -97,11 +97,11 @@ def settings_from_seeds(
 ) -> PCDSettings:
     """Fit range, binning and limits of a PCD fit from its seeds.
 
-    * range: ``mu0 - 5 sigma`` .. ``mu0 + (n_peaks - 3/2) gain``: half a gain
-      above the peak of ``n_peaks - 2`` electrons, so that the last modelled peak
-      (``n_peaks - 1``) describes the tail that enters the range (``n_peaks`` = 3: the 0 e- and
-      1 e- peaks, as in pysimdamicm's usual configurations; real pixel-charge distributions
-      are not exactly Poisson at higher charges, where dark current varies across pixels);
+    * range: ``mu0 - 5 sigma`` .. half a gain above the peak of ``max(n_peaks - 2, 1)``
+      electrons, so that the last modelled peak (``n_peaks - 1``) describes the tail that
+      enters the range (``n_peaks`` = 2 or 3: the 0 e- and 1 e- peaks, as in pysimdamicm's usual
+      configurations; real pixel-charge distributions are not exactly Poisson at higher
+      charges, where the dark current varies across pixels);
     * bins: ``sigma / 20`` wide (``2 sqrt(N)`` bins per slice for slice fits), as in tuned
       configurations of real images (e.g. 0.01 ADU for 0.21 ADU of noise);
     * ``mu0`` within half a gain of its seed, ``sigma`` within 0.1 .. 5 times its seed,
@@ -126,7 +126,7 @@ def settings_from_seeds(
         calibration=gain,
         fit_gain=fit_gain,
         x_min=mu0 - 5.0 * sigma,
-        x_max=mu0 + (max(n_peaks, 2) - 1.5) * gain,
+        x_max=mu0 + (max(n_peaks - 2, 1) + 0.5) * gain,
         binning_size=-1.0 if binned_per_slice else sigma / 20.0,
         mu_limits=(mu0 - 0.5 * gain, mu0 + 0.5 * gain),
         sigma_limits=(0.1 * sigma, 5.0 * sigma),
