@@ -3,11 +3,16 @@
 The summary (``<stem>.summary.json``) is what the data-quality monitor builds on::
 
     {"input", "waders_version", "config", "amplifiers": {NAME: {"pedestal_adu", "noise_adu",
-     "gain_adu_per_e", "gain_err", "sigma_e", "lambda_e_per_pixel", "lambda_err", "mu0_adu",
-     "fit_chi2_ndf", "n_clusters", ...}}, "timings_s": {PROCESS: seconds}, "warnings": [...],
-     "studies": {PROCESS: {...}}}
+     "pedestal_region", "pedestal_fits_invalid", "gain_adu_per_e", "gain_source", "gain_err",
+     "sigma_e", "lambda_e_per_pixel", "lambda_err", "mu0_adu", "fit_chi2_ndf", "fit_valid",
+     "fit_status", "fit_reasons", "fit_seeded_from_data", "n_clusters", ...}},
+     "timings_s": {PROCESS: seconds}, "warnings": [...], "studies": {PROCESS: {...}}}
 
-Keys are absent when the process that computes them did not run.
+Keys are absent when the process that computes them did not run.  ``fit_valid`` is the verdict
+of :mod:`waders.ana.fitting.quality` on the dark-current fit and ``fit_reasons`` lists why it is
+not valid; ``gain_source`` says where the calibration gain comes from (``"dark-current fit"``,
+``"configuration"``, ``"conditions #ID"``, or ``"configuration (fallback: <reason>)"`` when the
+fit could not be used).
 """
 
 from __future__ import annotations
