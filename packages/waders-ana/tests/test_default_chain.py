@@ -206,3 +206,20 @@ def test_slice_fits_seeded_from_the_data(tmp_path):
         assert abs(result["lambda_slope"]) < 4 * result["lambda_slope_err"]
     gains = np.array(studies["FitDarkCurrentPerCol"]["amplifiers"]["L"]["gain_adu_per_e"])
     assert np.mean(gains) == pytest.approx(1.35, rel=0.005)
+
+
+def test_small_image_falls_back_to_the_gain_guess_and_is_still_judged(tmp_path):
+    """5400 active pixels with lambda 0.05: the 1 e- peak (about 270 pixels) does not stand out at 4 sigma, so the
+    configured guess (10 ADU/e-, 5 noise sigmas) seeds the fit, which measures the gain and passes the quality rule."""
+    image, _ = make_raw_image(
+        nrows=60, ncols=110, prescan=4, overscan=16, nskips=16, gain=10.0, noise=8.0, dark_current=0.05, seed=10
+    )
+    file = write_raw_image(tmp_path / "small.fits", image)
+    amp = analyse(file, tmp_path)["amplifiers"]["L"]
+    assert amp["fit_seed_source"] == "gain guess"
+    assert amp["fit_valid"] is True and amp["gain_source"] == "dark-current fit"
+    assert abs(amp["gain_adu_per_e"] - 10.0) < 4 * amp["gain_err"]
+    assert abs(amp["lambda_e_per_pixel"] - 0.05) < 4 * amp["lambda_err"]
+    blurred = analyse(file, tmp_path, overrides=["FitDarkCurrentProcess.gain_guess=5"])["amplifiers"]["L"]
+    assert blurred["fit_valid"] is False  # 5 ADU is under 3 noise sigmas (2.1 ADU): no fit
+    assert blurred["fit_status"].startswith("no single-electron resolution")

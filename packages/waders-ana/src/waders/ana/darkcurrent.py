@@ -73,7 +73,7 @@ from .fitting.pcd import (
     slice_histograms,
     unfitted,
 )
-from .fitting.seeds import PCDSeeds, seed_pcd, settings_from_seeds
+from .fitting.seeds import PCDSeeds, seed_pcd, settings_from_seeds, with_gain_guess
 
 __all__ = ["CLUSTER_MASK", "FitDarkCurrentPerCol", "FitDarkCurrentPerRow", "FitDarkCurrentProcess"]
 
@@ -97,6 +97,12 @@ class _DarkCurrentFit(AnalysisProcess):
     rows_to_mask = Param([], INDEX_RANGES, per_amplifier=True, doc="rows excluded; [a, b] = rows a..b-1")
     cols_to_mask = Param([], INDEX_RANGES, per_amplifier=True, doc="columns excluded (readout order); [a, b] = a..b-1")
     do_calibration = Param(True, doc="fit the gain (else it is fixed to 'calibration')")
+    gain_guess = Param(
+        None,
+        Optional(Float(min=0)),
+        per_amplifier=True,
+        doc="with calibration 'auto': gain (ADU/e-) seeding the fit when no 1 e- peak stands out of the data",
+    )
     calibration = Param(
         10.0,
         _CALIBRATION,
@@ -162,7 +168,7 @@ class _DarkCurrentFit(AnalysisProcess):
         """
         if not self.is_auto(amplifier):
             return self.settings(amplifier), None
-        seeds = seed_pcd(values)
+        seeds = with_gain_guess(seed_pcd(values), values, self.value_for("gain_guess", amplifier.names, None))
         if not seeds.resolved:
             return None, seeds
         n_peaks = int(self.value_for("n_peaks", amplifier.names))
@@ -260,6 +266,7 @@ class FitDarkCurrentProcess(_DarkCurrentFit):
         results["seeded_from_data"] = seeds is not None
         if seeds is not None:
             results["seeds"] = {"mu0": seeds.mu0, "sigma": seeds.sigma, "gain": seeds.gain, "lam": seeds.lam}
+            results["seed_source"] = seeds.source
         if self.mask_clusters:
             unmasked = self.replace(mask_clusters=False).selection(image, amplifier)[1]
             results["pcd_counts_unmasked"] = pcd_histogram(data[unmasked], fit.hist_edges)

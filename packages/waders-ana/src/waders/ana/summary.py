@@ -5,7 +5,7 @@ The summary (``<stem>.summary.json``) is what the data-quality monitor builds on
     {"input", "waders_version", "config", "amplifiers": {NAME: {"pedestal_adu", "noise_adu",
      "pedestal_region", "pedestal_fits_invalid", "gain_adu_per_e", "gain_source", "gain_err",
      "sigma_e", "lambda_e_per_pixel", "lambda_err", "mu0_adu", "fit_chi2_ndf", "fit_valid",
-     "fit_status", "fit_reasons", "fit_seeded_from_data", "n_clusters", ...}},
+     "fit_status", "fit_reasons", "fit_seeded_from_data", "fit_seed_source", "n_clusters", ...}},
      "timings_s": {PROCESS: seconds}, "warnings": [...], "studies": {PROCESS: {...}}}
 
 Keys are absent when the process that computes them did not run.  ``fit_valid`` is the verdict
@@ -86,6 +86,7 @@ def _amplifier_summary(image: SkipperImage, name: str) -> dict[str, Any]:
         out["fit_status"] = fit.get("status")
         out["fit_reasons"] = [] if fit.get("valid") else str(fit.get("status", "unknown")).split("; ")
         out["fit_seeded_from_data"] = fit.get("seeded_from_data")
+        out["fit_seed_source"] = fit.get("seed_source")
     gain_fit = results.get("FitCalibrationConstant")
     if gain_fit and "gain_err" not in out:
         out.setdefault("gain_adu_per_e", gain_fit.get("gain_adu_per_e"))

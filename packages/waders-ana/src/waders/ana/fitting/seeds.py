@@ -12,10 +12,12 @@ charges themselves give
   ratio of the peak areas, each counted within half a gain of its peak);
 
 and the fit range, bin width and parameter limits follow from them
-(:func:`settings_from_seeds`), whatever the gain (1 or 1000 ADU/e-).  When there is no
-single-electron resolution (no peak above the zero-electron one, or the peaks closer
-than three noise sigmas) the seeds say so (``resolved`` False, ``reason``) and the fit
-is not attempted: its gain would be meaningless.
+(:func:`settings_from_seeds`), whatever the gain (1 or 1000 ADU/e-).  When no peak above
+the zero-electron one stands out at four standard deviations (small images, low dark
+current), a configured gain guess can seed the fit instead (:func:`with_gain_guess`), if it
+is at least three noise sigmas.  Otherwise -- no single-electron resolution -- the seeds
+say so (``resolved`` False, ``reason``) and the fit is not attempted: its gain would be
+meaningless.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 from .pcd import PCDSettings
 from .peaks import locate_peaks
 
-__all__ = ["MIN_RESOLUTION", "PCDSeeds", "seed_pcd", "settings_from_seeds"]
+__all__ = ["MIN_RESOLUTION", "PCDSeeds", "seed_pcd", "settings_from_seeds", "with_gain_guess"]
 
 #: Fewest noise sigmas between the 0 e- and 1 e- peaks for single-electron resolution.
 MIN_RESOLUTION = 3.0
@@ -52,6 +54,8 @@ class PCDSeeds:
         Whether single-electron peaks were found.
     reason : str
         Why not (empty when resolved).
+    source : str
+        ``"data"`` (the peaks found) or ``"gain guess"`` (:func:`with_gain_guess`).
     """
 
     mu0: float
@@ -60,6 +64,7 @@ class PCDSeeds:
     lam: float
     resolved: bool
     reason: str = ""
+    source: str = "data"
 
 
 def seed_pcd(values: np.ndarray) -> PCDSeeds:
@@ -86,10 +91,29 @@ def seed_pcd(values: np.ndarray) -> PCDSeeds:
     if not gain > MIN_RESOLUTION * sigma:
         reason = f"peaks not resolved (spacing {gain:.3g} ADU, noise {sigma:.3g} ADU)"
         return PCDSeeds(mu0, sigma, nan, nan, False, reason)
+    return PCDSeeds(mu0, float(sigma), float(gain), _ratio_of_peaks(values, mu0, gain), True)
+
+
+def _ratio_of_peaks(values: np.ndarray, mu0: float, gain: float) -> float:
+    """Dark current from the ratio N1 / N0 of the pixels within half a gain of the 1 e- and 0 e- peaks."""
     n0 = np.count_nonzero(np.abs(values - mu0) < 0.5 * gain)
     n1 = np.count_nonzero(np.abs(values - mu0 - gain) < 0.5 * gain)
-    lam = n1 / n0 if n0 else nan
-    return PCDSeeds(mu0, float(sigma), float(gain), float(lam), True)
+    return float(n1 / n0) if n0 else float("nan")
+
+
+def with_gain_guess(seeds: PCDSeeds, values: np.ndarray, gain: float | None) -> PCDSeeds:
+    """Seeds from a gain guess when no 1 e- peak stood out of the data (e.g. few pixels, low dark current).
+
+    The guess is used only when it is at least ``MIN_RESOLUTION`` noise sigmas: the fit then
+    measures the gain (its starting values look for the 1 e- peak near the guess) and the
+    fit-quality rule judges it; otherwise the seeds stay unresolved.
+    """
+    if seeds.resolved or gain is None or not math.isfinite(seeds.sigma) or not gain > MIN_RESOLUTION * seeds.sigma:
+        return seeds
+    values = np.asarray(values, dtype=np.float64).ravel()
+    values = values[np.isfinite(values)]
+    lam = _ratio_of_peaks(values, seeds.mu0, gain)
+    return PCDSeeds(seeds.mu0, seeds.sigma, float(gain), lam if math.isfinite(lam) else 0.1, True, "", "gain guess")
 
 
 def settings_from_seeds(
