@@ -106,6 +106,9 @@ def summarise(image: SkipperImage, config: Config, *, input_path: str, versions:
         fit = amp.results.get(_FIT)
         if fit and not fit.get("valid", True):
             warnings.append(f"{name}: {_FIT}: fit invalid ({fit.get('status', 'unknown status')})")
+        invalid = _amplifier_summary(image, name).get("pedestal_fits_invalid")
+        if invalid:
+            warnings.append(f"{name}: PedestalSubtractionProcess: {invalid} Gaussian fit(s) of the pedestal invalid")
         reason = amp.results.get("CalibrationProcess", {}).get("fallback_reason")
         if reason:
             warnings.append(f"{name}: CalibrationProcess: {amp.results['CalibrationProcess']['gain_source']}")
