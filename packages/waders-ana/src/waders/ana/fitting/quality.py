@@ -152,11 +152,11 @@ def assess_many(
     valid = ~few & ~bad_chi2
     for _, flagged in checks:
         valid &= ~flagged
-    status: list[str] = []
+    status = np.full(chi2.size, "ok", dtype=object)
     ndf_b = np.broadcast_to(np.asarray(ndf, dtype=np.float64), shape)
-    for i in range(chi2.size):
+    for i in np.flatnonzero(~valid.ravel()):  # only the invalid fits need words (per-row fits can be many)
         if few.flat[i]:
-            status.append(f"too few {entries} ({n_entries.flat[i]:.0f} < {min_entries:g})")
+            status[i] = f"too few {entries} ({n_entries.flat[i]:.0f} < {min_entries:g})"
             continue
         reasons = [text for text, flagged in checks if flagged.flat[i]]
         if bad_chi2.flat[i]:
@@ -164,8 +164,8 @@ def assess_many(
                 f"bad goodness of fit (chi2/ndf {chi2.flat[i] / ndf_b.flat[i]:.3g} for ndf {ndf_b.flat[i]:.0f}, "
                 f"p {p_value.flat[i]:.1e})"
             )
-        status.append("; ".join(reasons) if reasons else "ok")
-    return valid, status, np.asarray(p_value, dtype=np.float64)
+        status[i] = "; ".join(reasons) if reasons else "ok"
+    return valid, [str(text) for text in status], np.asarray(p_value, dtype=np.float64)
 
 
 def assess(
