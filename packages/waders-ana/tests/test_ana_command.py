@@ -154,15 +154,21 @@ def test_bad_command_lines_are_one_line_errors(raw_file, tmp_path, args, message
     assert "Traceback" not in result.stderr
 
 
-def test_a_fit_that_does_not_converge_is_a_warning_not_a_crash(tmp_path):
+def test_no_single_electron_resolution_is_an_honest_fallback_not_a_crash(tmp_path):
     image, _ = make_raw_image(nrows=80, ncols=120, overscan=30, nskips=4, noise=40.0, dark_current=0.0, seed=9)
     path = write_raw_image(tmp_path / "noise.fits", image)  # sigma = 2 e-: no single-electron peak to fit
     result = waders("ana", "-o", str(tmp_path), str(path))
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "noise.summary.json").read_text())
-    assert any("dark-current fit did not converge" in w for w in summary["warnings"])
-    assert summary["amplifiers"]["L"]["fit_valid"] is False
-    assert summary["amplifiers"]["L"]["gain_source"] == "configuration"
+    amp = summary["amplifiers"]["L"]
+    assert amp["fit_valid"] is False
+    assert amp["fit_reasons"][0].startswith("no single-electron resolution")
+    assert amp["gain_source"].startswith("configuration (fallback: dark-current fit invalid: no single-electron")
+    assert amp["gain_adu_per_e"] == 10.0  # the configured gain, stated as such
+    assert any(w.startswith("L: FitDarkCurrentProcess: fit invalid") for w in summary["warnings"])
+    # one line per amplifier and process on stderr, naming the file
+    lines = [line for line in result.stderr.splitlines() if "CalibrationProcess" in line]
+    assert len(lines) == 1 and "noise.fits, amplifier L" in lines[0] and "fallback" not in lines[0]
 
 
 def test_real_damicm_image_with_the_users_configuration(configs, tmp_path):

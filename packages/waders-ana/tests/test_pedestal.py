@@ -75,14 +75,27 @@ def test_column_both_and_global_axes(run_chain):
     assert value == pytest.approx(truth.pedestal["L"][0], abs=4 * PIXEL_NOISE / np.sqrt(50 * 20))
 
 
-def test_active_region_when_the_overscan_is_too_narrow(run_chain):
+def test_active_region_when_the_overscan_and_prescan_are_too_narrow(run_chain):
     image, truth = make_raw_image(
-        nrows=80, ncols=100, overscan=0, nskips=NSKIPS, noise=NOISE, dark_current=0.01, seed=15
+        nrows=80, ncols=100, prescan=0, overscan=0, nskips=NSKIPS, noise=NOISE, dark_current=0.01, seed=15
     )
     chain(run_chain, image, method="median", in_overscan=True, skip_cols=[[0, 9]])
     result = image["L"].results["PedestalSubtractionProcess"]
-    assert result["in_overscan"] is False
-    error = 1.2533 * PIXEL_NOISE / np.sqrt(100 - 4 - 10)
+    assert result["in_overscan"] is False and result["region"] == "active"
+    error = 1.2533 * PIXEL_NOISE / np.sqrt(100 - 10)
+    assert np.abs((result["pedestal_row"] - truth.pedestal["L"]) / error).max() < 5
+
+
+def test_prescan_when_the_overscan_is_too_narrow(run_chain):
+    """No overscan but 20 prescan columns: the pedestal comes from the prescan, without the charge of the pixels."""
+    image, truth = make_raw_image(
+        nrows=80, ncols=100, prescan=20, overscan=0, nskips=NSKIPS, noise=NOISE, dark_current=1.0, seed=16
+    )
+    chain(run_chain, image, method="gauss_fit", in_overscan=True)
+    result = image["L"].results["PedestalSubtractionProcess"]
+    assert result["in_overscan"] is True and result["region"] == "prescan"
+    # 20 pixels per row: the Gaussian fit is about as precise as the mean (sigma / sqrt(20)); 5 errors allowed
+    error = PIXEL_NOISE / np.sqrt(20)
     assert np.abs((result["pedestal_row"] - truth.pedestal["L"]) / error).max() < 5
 
 

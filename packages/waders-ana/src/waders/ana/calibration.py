@@ -27,9 +27,13 @@ class CalibrationProcess(AnalysisProcess):
     (the constant of type ``gain`` valid for the image's CCD, run and time in the
     conditions database: ``waders ana --conditions DB`` or ``$WADERS_CONDITIONS``), or with
     ``from_dc_fit`` the gain fitted by FitDarkCurrentProcess earlier in the sequence
-    for that image (falling back to the configured gain, with a warning, when the fit
-    failed).  Unlike pysimdamicm, an amplifier missing from a per-amplifier gain is an
-    error, not a silent gain of 1.
+    for that image.  A dark-current fit that is not valid (by
+    :mod:`waders.ana.fitting.quality`: bad goodness of fit, a parameter at a limit, too few
+    pixels, no single-electron resolution, ...) is never used: the configured gain is,
+    with a one-line warning naming the file, amplifier and reason, and the recorded
+    ``gain_source`` says so (``"configuration (fallback: <reason>)"``, also in
+    ``fallback_reason``).  Unlike pysimdamicm, an amplifier missing from a per-amplifier
+    gain is an error, not a silent gain of 1.
     """
 
     order: ClassVar[int] = 25
@@ -49,19 +53,36 @@ class CalibrationProcess(AnalysisProcess):
         self, amplifier: Amplifier, image: SkipperImage | None = None, context: RunContext | None = None
     ) -> tuple[float, str]:
         """The gain to use for an amplifier and where it comes from."""
+        fallback = ""
         if self.from_dc_fit:
-            fit = amplifier.results.get(DC_FIT, {})
-            fitted = fit.get("gain_adu_per_e")
-            if fit.get("valid") and fitted and fitted > 0:
+            fit = amplifier.results.get(DC_FIT)
+            fitted = (fit or {}).get("gain_adu_per_e")
+            if fit and fit.get("valid") and fitted and fitted > 0:
                 return round(float(fitted), 4), "dark-current fit"
-            log.warning("amplifier %s: no valid dark-current fit; the configured gain is used", amplifier.name)
+            if not fit:
+                fallback = f"{DC_FIT} did not run before {self.name}"
+            else:
+                fallback = f"dark-current fit invalid: {fit.get('status', 'unknown status')}"
         configured = self.value_for("gain", amplifier.names)
         if configured == "conditions":
-            return self._from_conditions(amplifier, image, context)
-        gain = float(configured)
-        if gain <= 0:
-            raise ConfigError(f"{self.name}.gain must be positive for amplifier {amplifier.name}")
-        return gain, "configuration"
+            gain, source = self._from_conditions(amplifier, image, context)
+        else:
+            gain, source = float(configured), "configuration"
+            if gain <= 0:
+                raise ConfigError(f"{self.name}.gain must be positive for amplifier {amplifier.name}")
+        if fallback:
+            label = image.label if image is not None else "image"
+            log.warning(
+                "%s, amplifier %s: %s: %s; the %s gain %.4g ADU/e- is used",
+                label,
+                amplifier.name,
+                self.name,
+                fallback,
+                source,
+                gain,
+            )
+            source = f"{source} (fallback: {fallback})"
+        return gain, source
 
     @staticmethod
     def _from_conditions(
@@ -83,5 +104,6 @@ class CalibrationProcess(AnalysisProcess):
     def process_amplifier(self, image: SkipperImage, amplifier: Amplifier, context: RunContext) -> None:
         gain, source = self.gain_for(amplifier, image, context)
         amplifier.set(f"{self.image}_e", self.input_image(amplifier) / gain)
-        amplifier.record(self.name, gain_adu_per_e=gain, gain_source=source)
+        fallback = source.partition(" (fallback: ")[2].removesuffix(")")
+        amplifier.record(self.name, gain_adu_per_e=gain, gain_source=source, fallback_reason=fallback or None)
         image.add_header_card(f"GAIN_{amplifier.name}", gain, "calibration constant ADU/e")

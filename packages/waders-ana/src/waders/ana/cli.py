@@ -80,7 +80,9 @@ def _shortcut_overrides(values: dict, extensions: tuple[str, ...], invert: bool)
 @click.option("--row-end", type=int, help="End of the row range (exclusive; negative = all).")
 @click.option("--col-start", type=int, help="First column used.")
 @click.option("--col-end", type=int, help="End of the column range (exclusive; negative = all).")
-@click.option("--cal", type=float, help="Gain guess of the dark-current fit (ADU/e-).")
+@click.option(
+    "--cal", type=float, help="Gain guess of the dark-current fit (ADU/e-), instead of finding it from the data."
+)
 @click.option("--adu2e", type=float, help="Gain of CalibrationProcess for every amplifier (ADU/e-).")
 @click.option("--invert", is_flag=True, help="Invert the polarity of the images.")
 @click.option("--run", type=int, help="Run number (default: RUNID header keyword, else 0).")

@@ -10,7 +10,12 @@ FitDarkCurrentPerRow and FitDarkCurrentPerCol fit every slice of ``row_step`` ro
 results versus position.
 
 Parameter names and meanings are pysimdamicm's (reference B.4), so its configurations
-load unchanged.  ``rows_to_mask``/``cols_to_mask`` hold indices and two-element ranges
+load unchanged.  ``calibration: "auto"`` (the default chain of ``waders ana``) assumes no
+gain: starting values, fit range, binning and limits come from the 0 e- and 1 e- peaks of
+the data (:mod:`waders.ana.fitting.seeds`), and ``x_min``/``x_max``, ``binning_size`` and the
+``*_min``/``*_max`` limits are not used; without single-electron resolution no fit is
+attempted (``valid`` False, the reason in ``status``).  Every fit is judged by
+:mod:`waders.ana.fitting.quality`.  ``rows_to_mask``/``cols_to_mask`` hold indices and two-element ranges
 ``[a, b]`` meaning a..b-1 (half-open, Appendix 2), in the amplifier's own rows and
 readout-order columns.  ``x_min``/``x_max`` null or NaN mean ``-calibration`` and
 ``n_peaks * calibration``.
@@ -54,7 +59,7 @@ from waders.core import Param, RunContext, SkipperImage
 from waders.core import units as u
 from waders.core.errors import ConfigError, DataError
 from waders.core.image import Amplifier
-from waders.core.kinds import Float, Int, Optional
+from waders.core.kinds import Choice, Float, Int, Optional, Union
 
 from .base import INDEX_RANGES, AnalysisProcess, parse_index_ranges
 from .fitting.pcd import (
@@ -66,7 +71,9 @@ from .fitting.pcd import (
     pcd_edges,
     pcd_histogram,
     slice_histograms,
+    unfitted,
 )
+from .fitting.seeds import PCDSeeds, seed_pcd, settings_from_seeds, with_gain_guess
 
 __all__ = ["CLUSTER_MASK", "FitDarkCurrentPerCol", "FitDarkCurrentPerRow", "FitDarkCurrentProcess"]
 
@@ -76,6 +83,7 @@ log = logging.getLogger(__name__)
 CLUSTER_MASK = "mask_clusters"
 
 _OPTIONAL_FLOAT = Optional(Float())
+_CALIBRATION = Union(Choice(["auto"]), Float(min=0))
 
 
 class _DarkCurrentFit(AnalysisProcess):
@@ -89,7 +97,18 @@ class _DarkCurrentFit(AnalysisProcess):
     rows_to_mask = Param([], INDEX_RANGES, per_amplifier=True, doc="rows excluded; [a, b] = rows a..b-1")
     cols_to_mask = Param([], INDEX_RANGES, per_amplifier=True, doc="columns excluded (readout order); [a, b] = a..b-1")
     do_calibration = Param(True, doc="fit the gain (else it is fixed to 'calibration')")
-    calibration = Param(10.0, Float(min=0), per_amplifier=True, doc="gain guess, or the fixed gain (ADU/e-)")
+    gain_guess = Param(
+        None,
+        Optional(Float(min=0)),
+        per_amplifier=True,
+        doc="with calibration 'auto': gain (ADU/e-) seeding the fit when no 1 e- peak stands out of the data",
+    )
+    calibration = Param(
+        10.0,
+        _CALIBRATION,
+        per_amplifier=True,
+        doc="gain guess, or the fixed gain (ADU/e-); 'auto': seeds, range, binning and limits from the data",
+    )
     binning_size = Param(0.5, Float(), per_amplifier=True, doc="bin width (ADU); <= 0: 2 sqrt(N) bins")
     n_peaks = Param(5, Int(min=1), per_amplifier=True, doc="number of electron peaks of the model (0 .. n-1)")
     mu_min = Param(-1.0, per_amplifier=True, doc="lower bound of mu0, the zero-electron peak (ADU)")
@@ -135,8 +154,41 @@ class _DarkCurrentFit(AnalysisProcess):
             excluded |= np.asarray(amplifier.get(CLUSTER_MASK), dtype=bool)
         return data, ~excluded & np.isfinite(data)
 
+    def is_auto(self, amplifier: Amplifier) -> bool:
+        """Whether the fit of this amplifier is seeded from the data (``calibration: "auto"``)."""
+        return self.value_for("calibration", amplifier.names, None) == "auto"
+
+    def fit_settings(
+        self, amplifier: Amplifier, values: np.ndarray, *, per_slice: bool = False
+    ) -> tuple[PCDSettings | None, PCDSeeds | None]:
+        """Settings of one amplifier's fit; with ``calibration: "auto"`` also the seeds from ``values``.
+
+        Returns ``(None, seeds)`` when the data have no single-electron resolution (the
+        reason is ``seeds.reason``).
+        """
+        if not self.is_auto(amplifier):
+            return self.settings(amplifier), None
+        seeds = with_gain_guess(seed_pcd(values), values, self.value_for("gain_guess", amplifier.names, None))
+        if not seeds.resolved:
+            return None, seeds
+        n_peaks = int(self.value_for("n_peaks", amplifier.names))
+        settings = settings_from_seeds(
+            seeds,
+            n_peaks=n_peaks,
+            fit_gain=bool(self.do_calibration),
+            minos=bool(self.minos),
+            binned_per_slice=per_slice,
+        )
+        return settings, seeds
+
     def settings(self, amplifier: Amplifier) -> PCDSettings:
-        """Fit settings of one amplifier (per-amplifier values resolved)."""
+        """Fit settings of one amplifier from the configured values (per-amplifier values resolved).
+
+        Raises
+        ------
+        ConfigError
+            For inconsistent values, or ``calibration: "auto"`` (use :meth:`fit_settings`).
+        """
         names = amplifier.names
 
         def value(name: str) -> Any:
@@ -145,7 +197,10 @@ class _DarkCurrentFit(AnalysisProcess):
             except ConfigError as err:
                 raise ConfigError(err.message, hint=err.hint) from None
 
-        calibration = float(value("calibration"))
+        calibration = value("calibration")
+        if calibration == "auto":
+            raise ConfigError(f"{self.name}: calibration 'auto' needs the pixel values (fit_settings)")
+        calibration = float(calibration)
         if calibration <= 0:
             raise ConfigError(f"{self.name}.calibration must be positive for amplifier {amplifier.name}")
         try:
@@ -200,17 +255,25 @@ class FitDarkCurrentProcess(_DarkCurrentFit):
 
     def process_amplifier(self, image: SkipperImage, amplifier: Amplifier, context: RunContext) -> None:
         data, used = self.selection(image, amplifier)
-        settings = self.settings(amplifier)
         values = data[used]
-        fit = fit_pcd(values, settings)
+        settings, seeds = self.fit_settings(amplifier, values)
+        if settings is None and seeds is not None:
+            fit = unfitted(values, seeds.mu0, seeds.sigma, int(self.value_for("n_peaks", amplifier.names)),
+                           f"no single-electron resolution: {seeds.reason}")  # fmt: skip
+        else:
+            fit = fit_pcd(values, settings)
         results = self.results(image, amplifier, fit, n_pixels=int(values.size))
+        results["seeded_from_data"] = seeds is not None
+        if seeds is not None:
+            results["seeds"] = {"mu0": seeds.mu0, "sigma": seeds.sigma, "gain": seeds.gain, "lam": seeds.lam}
+            results["seed_source"] = seeds.source
         if self.mask_clusters:
             unmasked = self.replace(mask_clusters=False).selection(image, amplifier)[1]
             results["pcd_counts_unmasked"] = pcd_histogram(data[unmasked], fit.hist_edges)
         amplifier.record(self.name, **results)
         self.header_cards(image, amplifier, results)
         if not fit.valid:
-            log.warning("%s, amplifier %s: dark-current fit: %s", image.label, amplifier.name, fit.status)
+            log.warning("%s, amplifier %s: %s: fit invalid: %s", image.label, amplifier.name, self.name, fit.status)
         if self.save_plots and context.output_dir is not None:
             _plot_pcd(self, image, amplifier, context, fit, results)
 
@@ -321,7 +384,6 @@ class _SliceFits(_DarkCurrentFit):
 
     def process_amplifier(self, image: SkipperImage, amplifier: Amplifier, context: RunContext) -> None:
         data, used = self.selection(image, amplifier)
-        settings = self.settings(amplifier)
         starts, stops = self.slices(image, amplifier)
         step = getattr(self, f"{self.axis}_step")
         axis = 0 if self.axis == "row" else 1
@@ -333,12 +395,23 @@ class _SliceFits(_DarkCurrentFit):
         values, ids = data[take], slice_map[take]
         n_slices = len(starts)
         n_pixels = np.bincount(ids, minlength=n_slices)
+        settings, seeds = self.fit_settings(amplifier, values, per_slice=True)
+        if settings is None and seeds is not None:
+            reason = f"no single-electron resolution: {seeds.reason}"
+            amplifier.record(
+                self.name, axis=self.axis, slice_start=starts, slice_stop=stops, n_pixels=n_pixels,
+                valid=np.zeros(n_slices, dtype=bool), status=[reason] * n_slices, n_valid=0, seeded_from_data=True,
+            )  # fmt: skip
+            log.warning("%s, amplifier %s: %s: no slice fitted: %s", image.label, amplifier.name, self.name, reason)
+            return
+        assert settings is not None
         x_min, x_max = settings.fit_range()
         in_range = (values > x_min) & (values < x_max)
         typical = float(np.median(np.bincount(ids[in_range], minlength=n_slices))) if n_slices else 0.0
         edges = pcd_edges(x_min, x_max, settings.binning_size, typical)
         fits = fit_pcd_batch(edges, slice_histograms(values, ids, n_slices, edges), settings)
         results = self.results(image, amplifier, fits, starts, stops, n_pixels)
+        results["seeded_from_data"] = seeds is not None
         threshold = self.value_for("q_threshold", amplifier.names, None)
         if threshold is not None:
             results["q_threshold"] = float(threshold)
@@ -346,7 +419,11 @@ class _SliceFits(_DarkCurrentFit):
         amplifier.record(self.name, **results)
         n_bad = int((~fits.valid).sum())
         if n_bad:
-            log.info("%s, amplifier %s: %d of %d slice fits invalid", image.label, amplifier.name, n_bad, n_slices)
+            first = next(status for status, ok in zip(fits.status, fits.valid, strict=True) if not ok)
+            log.warning(
+                "%s, amplifier %s: %s: %d of %d slice fits invalid (e.g. %s); the trends use the valid ones",
+                image.label, amplifier.name, self.name, n_bad, n_slices, first,
+            )  # fmt: skip
         if context.output_dir is not None and self.save_results:
             _write_csv(self, image, amplifier, context, results)
         if self.save_plots and context.output_dir is not None:

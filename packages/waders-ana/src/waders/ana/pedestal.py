@@ -1,6 +1,8 @@
 """PedestalSubtractionProcess: estimate the zero-charge baseline and subtract it.
 
-Every mode of pysimdamicm is supported: the region (the amplifier's overscan, or its
+Every mode of pysimdamicm is supported, plus ``method: "auto"`` (the default chain of
+``waders ana``: the median on the overscan, else the prescan, and a Gaussian fit of the 0 e-
+peak when only the active region is left): the region (the amplifier's overscan, or its
 active area), the axis (one pedestal per row, per column, both, or one for the
 image), the estimator (Gaussian fit, median or mean), outlier masking before
 estimating, a sliding window of rows, and single-skip images.  All groups are
@@ -30,13 +32,19 @@ from waders.core.kinds import Choice, Float, Int
 
 from .base import INDEX_RANGES, AnalysisProcess, file_index_selector
 from .fitting.gaussian import MAD_TO_SIGMA, _quiet, fit_gaussians
+from .fitting.quality import assess_many
 from .plotting import figure, image_view, wants_plots
 
 __all__ = ["PedestalSubtractionProcess"]
 
 log = logging.getLogger(__name__)
 
-_METHODS = Choice(["gauss_fit", "median", "mean"], aliases={"gaussian_fit": "gauss_fit", "gaus_fit": "gauss_fit"})
+#: Fewest pixels in the window of a Gaussian fit for it to be valid.
+MIN_FIT_ENTRIES = 10
+
+_METHODS = Choice(
+    ["gauss_fit", "median", "mean", "auto"], aliases={"gaussian_fit": "gauss_fit", "gaus_fit": "gauss_fit"}
+)
 _AXES = Choice(["row", "col", "both", "none"], aliases={"full": "none", "image": "none", "global": "none"})
 
 
@@ -52,9 +60,16 @@ class PedestalSubtractionProcess(AnalysisProcess):
     per_amplifier: ClassVar[bool] = True
 
     image = Param("mean_compressed", doc="input image product (ADU)")
-    method = Param("gauss_fit", _METHODS, doc="estimator: Gaussian fit, median or mean")
+    method = Param(
+        "gauss_fit",
+        _METHODS,
+        doc="estimator: Gaussian fit, median or mean; auto: median on the overscan/prescan, "
+        "Gaussian fit of the 0 e- peak on the active region",
+    )
     use_mad = Param(True, doc="spread of median/mean: 1.4826 MAD (true) or standard deviation (false)")
-    in_overscan = Param(True, doc="estimate on the overscan (else on the active region)")
+    in_overscan = Param(
+        True, doc="estimate on the overscan (the prescan if the overscan is too narrow; else the active region)"
+    )
     axis = Param("row", _AXES, doc="one pedestal per row, per column, both (row then column), or none (global)")
     in_rawskipimage = Param(False, doc="estimate and subtract per single-skip image (row axis), then average")
     n_sigma_win_fit = Param(3.0, Float(min=0.5), doc="Gaussian fit window: median +/- n robust sigmas")
@@ -77,7 +92,9 @@ class PedestalSubtractionProcess(AnalysisProcess):
         doc="high dark current: start from the lowest peak (0 e-) and the width of its lower side",
     )
     save_pcd = Param(True, doc="with --save-plots, also draw the pixel-charge distribution")
-    min_overscan_cols = Param(3, Int(min=1), doc="fewer overscan columns than this: use the active region")
+    min_overscan_cols = Param(
+        3, Int(min=1), doc="fewer overscan columns than this: use the prescan, or the active region"
+    )
 
     def process_amplifier(self, image: SkipperImage, amplifier: Amplifier, context: RunContext) -> None:
         high_dc = bool(self.value_for("is_highDC", amplifier.names, False))
@@ -85,20 +102,24 @@ class PedestalSubtractionProcess(AnalysisProcess):
             self._single_skip_mode(image, amplifier, high_dc)
             return
         data = self.input_image(amplifier)
-        in_overscan, n_sigma = self._region_choice(image, amplifier)
+        where, n_sigma = self._region_choice(image, amplifier)
+        in_overscan = where != "active"
         # the pedestal is the 0-electron peak: in the active region the charge of every pixel pulls the
         # median up (half the pixels hold an electron at about 1 e-/pixel), so the fit starts at the lowest peak
-        high_dc = high_dc or (not in_overscan and self.method == "gauss_fit")
-        region = self._region_mask(image, amplifier, in_overscan)
+        method = self.method_for(where)
+        high_dc = high_dc or (not in_overscan and method == "gauss_fit")
+        region = self._region_mask(image, amplifier, where)
         work = data.copy()
-        results: dict[str, Any] = {"in_overscan": in_overscan}
+        results: dict[str, Any] = {"in_overscan": in_overscan, "region": where}
         axes = {"row": ("row",), "col": ("col",), "both": ("row", "col"), "none": ("none",)}[self.axis]
         for axis in axes:
-            mask = region if axis != "col" else self._column_region(image, amplifier, in_overscan)
+            mask = region if axis != "col" else self._column_region(image, amplifier, where)
             values = np.where(mask, np.nan, work)
             values = self._clip_outliers(values, n_sigma)
-            estimate = self._estimate(values, axis, high_dc=high_dc)
+            estimate = self._estimate(values, axis, high_dc=high_dc, method=method)
             self._check_groups(image, amplifier, estimate["pedestal"], axis)
+            if "fit_valid" in estimate:
+                self._check_fits(image, amplifier, estimate, axis)
             if axis == "row":
                 work = work - estimate["pedestal"][:, None]
             elif axis == "col":
@@ -119,10 +140,11 @@ class PedestalSubtractionProcess(AnalysisProcess):
         if wants_plots(self, context):
             self._plot(image, amplifier, context, results, axes)
         name = amplifier.name
-        image.add_header_card("PSFUNC", self.method, "pedestal estimator")
+        results["method"] = method
+        image.add_header_card("PSFUNC", method, "pedestal estimator")
         image.add_header_card("PSMAD", int(self.use_mad), "spread from 1.4826 MAD")
         image.add_header_card("PSAXIS", self.axis, "pedestal axis")
-        image.add_header_card("PSOVS", int(in_overscan), "pedestal from the overscan")
+        image.add_header_card("PSOVS", int(in_overscan), "pedestal from the overscan or prescan")
         image.add_header_card("PSNSIG", n_sigma, "outlier masking (MAD units)")
         image.add_header_card(f"PSSIG{name}", results["noise_adu"], "mean pedestal sigma (ADU)")
         image.add_header_card(f"PSESIG{name}", results["noise_adu_spread"], "spread of the pedestal sigmas (ADU)")
@@ -156,31 +178,61 @@ class PedestalSubtractionProcess(AnalysisProcess):
                 image_view(ax, out, label="charge (ADU)")
 
     # --- region -------------------------------------------------------------------------
-    def _region_choice(self, image: SkipperImage, amplifier: Amplifier) -> tuple[bool, float]:
-        if self.in_overscan and amplifier.geometry.overscan_cols < self.min_overscan_cols:
+    def _region_choice(self, image: SkipperImage, amplifier: Amplifier) -> tuple[str, float]:
+        """Region of the estimate ("overscan", "prescan" or "active") and the outlier masking (MAD units)."""
+        geometry = amplifier.geometry
+        if not self.in_overscan:
+            return "active", self.n_sigma_to_mask
+        if geometry.overscan_cols >= self.min_overscan_cols:
+            return "overscan", self.n_sigma_to_mask
+        if geometry.prescan_cols >= self.min_overscan_cols:
             log.info(
-                "%s, amplifier %s: %d overscan columns; the pedestal is estimated on the active region",
+                "%s, amplifier %s: %d overscan columns; the pedestal is estimated on the %d prescan columns",
                 image.label,
                 amplifier.name,
-                amplifier.geometry.overscan_cols,
+                geometry.overscan_cols,
+                geometry.prescan_cols,
             )
-            return False, self.n_sigma_to_mask if self.n_sigma_to_mask > 0 else 100.0
-        return self.in_overscan, self.n_sigma_to_mask
+            return "prescan", self.n_sigma_to_mask
+        log.info(
+            "%s, amplifier %s: %d overscan and %d prescan columns; the pedestal is estimated on the active region",
+            image.label,
+            amplifier.name,
+            geometry.overscan_cols,
+            geometry.prescan_cols,
+        )
+        return "active", self.n_sigma_to_mask if self.n_sigma_to_mask > 0 else 100.0
 
-    def _region_mask(self, image: SkipperImage, amplifier: Amplifier, in_overscan: bool) -> np.ndarray:
+    def _region_mask(self, image: SkipperImage, amplifier: Amplifier, where: str) -> np.ndarray:
         geometry = amplifier.geometry
-        mask = geometry.mask("overscan" if in_overscan else "active") | self.window_mask(image, amplifier)
-        if not in_overscan:
+        mask = geometry.mask(where) | self.window_mask(image, amplifier)
+        if where == "active":
             names = amplifier.names
             mask[file_index_selector(self.value_for("skip_rows", names, []), geometry, "row"), :] = True
             mask[:, file_index_selector(self.value_for("skip_cols", names, []), geometry, "col")] = True
         return mask
 
-    def _column_region(self, image: SkipperImage, amplifier: Amplifier, in_overscan: bool) -> np.ndarray:
-        """Column estimates use every column over the active rows (overscan mode) or the active region."""
-        if in_overscan:
+    def _column_region(self, image: SkipperImage, amplifier: Amplifier, where: str) -> np.ndarray:
+        """Column estimates use every column over the active rows (overscan/prescan mode) or the active region."""
+        if where != "active":
             return amplifier.geometry.mask("active_rows") | self.window_mask(image, amplifier)
-        return self._region_mask(image, amplifier, False)
+        return self._region_mask(image, amplifier, "active")
+
+    def _check_fits(self, image: SkipperImage, amplifier: Amplifier, estimate: dict[str, Any], axis: str) -> None:
+        """Warn (one line) about Gaussian fits that are invalid by :mod:`waders.ana.fitting.quality`."""
+        bad = ~estimate["fit_valid"] & np.isfinite(estimate["pedestal"])
+        if bad.any():
+            first = estimate["fit_status"][int(np.argmax(bad))]
+            log.warning(
+                "%s, amplifier %s: %s: %d of %d %s Gaussian fits invalid (e.g. %s); their pedestals are still used",
+                image.label,
+                amplifier.name,
+                self.name,
+                int(bad.sum()),
+                int(np.isfinite(estimate["pedestal"]).sum()),
+                "per-" + axis if axis != "none" else "global",
+                first,
+            )
 
     def _clip_outliers(self, values: np.ndarray, n_sigma: float) -> np.ndarray:
         if n_sigma <= 0:
@@ -218,12 +270,23 @@ class PedestalSubtractionProcess(AnalysisProcess):
         stacked[~valid] = np.nan
         return stacked.reshape(nrows, -1)
 
+    def method_for(self, where: str) -> str:
+        """The estimator used on a region (``"overscan"``, ``"prescan"`` or ``"active"``).
+
+        ``auto`` is the median on the overscan/prescan (no charge there, robust with few columns) and a
+        Gaussian fit of the 0 e- peak on the active region (the median and MAD of the active region are
+        pulled up and widened by the 1 e- peak when the dark current is high).
+        """
+        if self.method != "auto":
+            return self.method
+        return "gauss_fit" if where == "active" else "median"
+
     def _estimate(
-        self, values: np.ndarray, axis: str, rebin: bool = True, high_dc: bool = False
+        self, values: np.ndarray, axis: str, rebin: bool = True, high_dc: bool = False, method: str = "gauss_fit"
     ) -> dict[str, np.ndarray]:
         groups = self._groups(values, axis, rebin)
         counts = np.isfinite(groups).sum(axis=1)
-        if self.method == "gauss_fit":
+        if method == "gauss_fit":
             fits = fit_gaussians(
                 groups,
                 window=self.n_sigma_win_fit,
@@ -231,15 +294,25 @@ class PedestalSubtractionProcess(AnalysisProcess):
                 n_bins=self.hist_nbins,
                 high_dark_current=high_dc,
             )
+            valid, status, _ = assess_many(
+                chi2=fits.chi2,
+                ndf=fits.ndf,
+                n_entries=fits.n_used,
+                min_entries=MIN_FIT_ENTRIES,
+                converged=np.isfinite(fits.mu) | (fits.n_used < MIN_FIT_ENTRIES),
+                entries="pixels in the fit window",
+            )
             return {
                 "pedestal": fits.mu,
                 "pedestal_err": fits.mu_err,
                 "sigma": fits.sigma,
                 "sigma_err": fits.sigma_err,
                 "chi2_ndf": fits.chi2_ndf,
+                "fit_valid": valid,
+                "fit_status": status,
             }
         with _quiet(), np.errstate(all="ignore"):
-            centre = np.nanmedian(groups, axis=1) if self.method == "median" else np.nanmean(groups, axis=1)
+            centre = np.nanmedian(groups, axis=1) if method == "median" else np.nanmean(groups, axis=1)
             if self.use_mad:
                 spread = MAD_TO_SIGMA * np.nanmedian(np.abs(groups - centre[:, None]), axis=1)
             else:
@@ -278,14 +351,15 @@ class PedestalSubtractionProcess(AnalysisProcess):
         raw = np.asarray(amplifier.get("raw"), dtype=np.float64)
         start, stop = self.skip_range(image, raw.shape[2])
         raw = raw[:, :, start:stop]
-        in_overscan, n_sigma = self._region_choice(image, amplifier)
-        mask = self._region_mask(image, amplifier, in_overscan)
+        where, n_sigma = self._region_choice(image, amplifier)
+        in_overscan = where != "active"
+        mask = self._region_mask(image, amplifier, where)
         nrows, ncols, nskips = raw.shape
         values = np.where(mask[:, :, None], np.nan, raw)
         values = self._clip_outliers(values, n_sigma)
         # groups: (row, skip) pairs
         groups = np.moveaxis(values, 2, 1).reshape(nrows * nskips, ncols)
-        estimate = self._estimate(groups, "row", rebin=False, high_dc=high_dc)
+        estimate = self._estimate(groups, "row", rebin=False, high_dc=high_dc, method=self.method_for(where))
         pedestal = estimate["pedestal"].reshape(nrows, nskips)
         subtracted = (raw - pedestal[:, None, :]).mean(axis=2)
         amplifier.set(f"{self.image}_pedestal_subtracted", subtracted)

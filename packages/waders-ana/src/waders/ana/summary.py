@@ -3,11 +3,16 @@
 The summary (``<stem>.summary.json``) is what the data-quality monitor builds on::
 
     {"input", "waders_version", "config", "amplifiers": {NAME: {"pedestal_adu", "noise_adu",
-     "gain_adu_per_e", "gain_err", "sigma_e", "lambda_e_per_pixel", "lambda_err", "mu0_adu",
-     "fit_chi2_ndf", "n_clusters", ...}}, "timings_s": {PROCESS: seconds}, "warnings": [...],
-     "studies": {PROCESS: {...}}}
+     "pedestal_region", "pedestal_fits_invalid", "gain_adu_per_e", "gain_source", "gain_err",
+     "sigma_e", "lambda_e_per_pixel", "lambda_err", "mu0_adu", "fit_chi2_ndf", "fit_valid",
+     "fit_status", "fit_reasons", "fit_seeded_from_data", "fit_seed_source", "n_clusters", ...}},
+     "timings_s": {PROCESS: seconds}, "warnings": [...], "studies": {PROCESS: {...}}}
 
-Keys are absent when the process that computes them did not run.
+Keys are absent when the process that computes them did not run.  ``fit_valid`` is the verdict
+of :mod:`waders.ana.fitting.quality` on the dark-current fit and ``fit_reasons`` lists why it is
+not valid; ``gain_source`` says where the calibration gain comes from (``"dark-current fit"``,
+``"configuration"``, ``"conditions #ID"``, or ``"configuration (fallback: <reason>)"`` when the
+fit could not be used).
 """
 
 from __future__ import annotations
@@ -54,6 +59,14 @@ def _amplifier_summary(image: SkipperImage, name: str) -> dict[str, Any]:
     if pedestal:
         out["pedestal_adu"] = pedestal.get("pedestal_adu")
         out["noise_adu"] = pedestal.get("noise_adu")
+        out["pedestal_region"] = pedestal.get("region")
+        invalid = sum(
+            int(np.count_nonzero(~np.asarray(pedestal[key]) & np.isfinite(pedestal[f"pedestal_{key[10:]}"])))
+            for key in pedestal
+            if key.startswith("fit_valid_")
+        )
+        if any(key.startswith("fit_valid_") for key in pedestal):
+            out["pedestal_fits_invalid"] = invalid
     calibration = results.get("CalibrationProcess")
     if calibration:
         out["gain_adu_per_e"] = calibration["gain_adu_per_e"]
@@ -71,6 +84,9 @@ def _amplifier_summary(image: SkipperImage, name: str) -> dict[str, Any]:
         out["fit_chi2_ndf"] = fit.get("chi2_ndf")
         out["fit_valid"] = fit.get("valid")
         out["fit_status"] = fit.get("status")
+        out["fit_reasons"] = [] if fit.get("valid") else str(fit.get("status", "unknown")).split("; ")
+        out["fit_seeded_from_data"] = fit.get("seeded_from_data")
+        out["fit_seed_source"] = fit.get("seed_source")
     gain_fit = results.get("FitCalibrationConstant")
     if gain_fit and "gain_err" not in out:
         out.setdefault("gain_adu_per_e", gain_fit.get("gain_adu_per_e"))
@@ -89,7 +105,13 @@ def summarise(image: SkipperImage, config: Config, *, input_path: str, versions:
     for name, amp in image.amplifiers.items():
         fit = amp.results.get(_FIT)
         if fit and not fit.get("valid", True):
-            warnings.append(f"{name}: dark-current fit did not converge ({fit.get('status', 'unknown status')})")
+            warnings.append(f"{name}: {_FIT}: fit invalid ({fit.get('status', 'unknown status')})")
+        invalid = _amplifier_summary(image, name).get("pedestal_fits_invalid")
+        if invalid:
+            warnings.append(f"{name}: PedestalSubtractionProcess: {invalid} Gaussian fit(s) of the pedestal invalid")
+        reason = amp.results.get("CalibrationProcess", {}).get("fallback_reason")
+        if reason:
+            warnings.append(f"{name}: CalibrationProcess: {amp.results['CalibrationProcess']['gain_source']}")
     studies: dict[str, Any] = {}
     for process in config.steps:
         if process.name in _CHAIN:

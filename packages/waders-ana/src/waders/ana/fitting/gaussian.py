@@ -35,6 +35,8 @@ class GaussianFits:
         Baker-Cousins likelihood chi-square per degree of freedom.
     n_used : ndarray
         Values inside the fit window.
+    chi2, ndf : ndarray
+        Baker-Cousins chi-square and degrees of freedom (bins - 3).
     """
 
     mu: np.ndarray
@@ -44,6 +46,8 @@ class GaussianFits:
     amplitude: np.ndarray
     chi2_ndf: np.ndarray
     n_used: np.ndarray
+    chi2: np.ndarray
+    ndf: np.ndarray
 
 
 def robust_centre_width(values: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
@@ -152,6 +156,8 @@ def fit_gaussians(
         amplitude=np.exp(params[:, 0]) * nan,
         chi2_ndf=chi2 / ndf * nan,
         n_used=n_used,
+        chi2=chi2 * nan,
+        ndf=np.broadcast_to(ndf, chi2.shape).astype(np.int64),
     )
 
 

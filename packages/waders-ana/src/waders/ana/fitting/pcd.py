@@ -49,8 +49,9 @@ Deliberate differences from pysimdamicm's FitDarkCurrentProcess (reference B.4, 
   zeroed the error of the *fitted* gain);
 * a fit is flagged invalid (``valid=False`` with a reason in ``status``) when it did not
   converge, when its covariance is not positive definite, when ``mu0``, ``sigma``, the
-  fitted gain or the upper bound of ``lam`` is at a limit, or when the gain is fitted but
-  there is no single-electron peak to measure it.
+  fitted gain or the upper bound of ``lam`` is at a limit, when the gain is fitted but
+  there is no single-electron peak to measure it, or when its goodness of fit is bad
+  (the rule of :mod:`waders.ana.fitting.quality`, shared by every fit of waders-ana).
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ from scipy.special import ndtr, xlogy
 
 from waders.core.errors import ConfigError
 
+from .quality import assess_many
+
 __all__ = [
     "PARAMETERS",
     "PCDBatchFits",
@@ -79,6 +82,7 @@ __all__ = [
     "pcd_histogram",
     "slice_histograms",
     "starting_values",
+    "unfitted",
 ]
 
 #: Names of the model parameters, in the order of all parameter arrays.
@@ -564,8 +568,10 @@ def _assess(
     converged: np.ndarray,
     posdef: np.ndarray,
     n_entries: np.ndarray,
+    chi2: np.ndarray,
+    ndf: np.ndarray,
 ) -> tuple[np.ndarray, list[str]]:
-    """Validity flags and status strings for fits of shape (S, 5)."""
+    """Validity flags and status strings for fits of shape (S, 5) (:mod:`waders.ana.fitting.quality`)."""
     lower, upper = settings.limits()
     with np.errstate(invalid="ignore"):
         slack = 1e-6 * np.maximum(1.0, np.abs(np.where(np.isfinite(upper), upper, lower))) + 0.01 * np.nan_to_num(
@@ -575,30 +581,33 @@ def _assess(
         at_upper = upper - params <= slack
         single = params[:, NORM] * -np.expm1(-params[:, LAM])
     few = n_entries < MIN_ENTRIES
-    checks: list[tuple[str, np.ndarray, bool]] = [
-        ("fit did not converge", ~converged & ~few, True),
-        ("covariance not positive definite", ~posdef & converged & ~few, True),
-        ("mu0 at a limit", at_lower[:, MU0] | at_upper[:, MU0], True),
-        ("sigma at a limit", at_lower[:, SIGMA] | at_upper[:, SIGMA], True),
-        ("lambda at its upper limit", at_upper[:, LAM], True),
-    ]
+    at_limit = {
+        "mu0": at_lower[:, MU0] | at_upper[:, MU0],
+        "sigma": at_lower[:, SIGMA] | at_upper[:, SIGMA],
+    }
+    other = {"lambda at its upper limit": at_upper[:, LAM]}
     if settings.fit_gain:
-        checks += [
-            ("gain at a limit", at_lower[:, GAIN] | at_upper[:, GAIN], True),
-            ("no single-electron peak: gain undetermined", ~(single >= MIN_SINGLE_ELECTRON) & ~few, True),
+        at_limit["gain"] = at_lower[:, GAIN] | at_upper[:, GAIN]
+        other["no single-electron peak: gain undetermined"] = ~(single >= MIN_SINGLE_ELECTRON)
+    valid, status, _ = assess_many(
+        chi2=chi2,
+        ndf=ndf,
+        n_entries=n_entries,
+        min_entries=MIN_ENTRIES,
+        converged=converged | few,
+        posdef=posdef | ~converged | few,
+        at_limit=at_limit,
+        other=other,
+        entries="pixels in the fit range",
+    )
+    valid &= np.all(np.isfinite(params), axis=1)
+    if not settings.fit_gain:  # a dark current at zero with a fixed gain is a result, not a failure
+        note = at_lower[:, LAM] & ~few
+        status = [
+            (s if s != "ok" else "") + ("; " if s != "ok" else "") + "lambda at its lower limit" if n else s
+            for s, n in zip(status, note, strict=True)
         ]
-    else:
-        checks.append(("lambda at its lower limit", at_lower[:, LAM], False))
-    valid = ~few & np.all(np.isfinite(params), axis=1)
-    for _, flagged, fatal in checks:
-        if fatal:
-            valid &= ~flagged
-    flags = np.stack([c[1] for c in checks], axis=1) & ~few[:, None]
-    status = np.full(len(params), "ok", dtype=object)
-    status[few] = [f"too few pixels in the fit range ({int(n)})" for n in n_entries[few]]
-    for i in np.flatnonzero(flags.any(axis=1)):
-        status[i] = "; ".join(checks[j][0] for j in np.flatnonzero(flags[i]))
-    return valid, [str(s) for s in status]
+    return valid, status
 
 
 # --- single fit with iminuit --------------------------------------------------------------------
@@ -638,6 +647,26 @@ def _failed(edges: np.ndarray, counts: np.ndarray, settings: PCDSettings, status
         n_entries=int(counts.sum()),
         **extra,
     )
+
+
+def unfitted(values: np.ndarray, mu0: float, sigma: float, n_peaks: int, status: str) -> PCDFit:
+    """An invalid result without a fit (e.g. no single-electron resolution), with the histogram of ``values``.
+
+    The histogram spans ``mu0 - 6 sigma`` .. ``mu0 + 20 sigma`` in bins of ``sigma / 5``.
+    """
+    values = np.asarray(values, dtype=np.float64).ravel()
+    width = sigma if math.isfinite(sigma) and sigma > 0 else 1.0
+    centre = mu0 if math.isfinite(mu0) else 0.0
+    settings = PCDSettings(
+        n_peaks=n_peaks,
+        calibration=width,
+        x_min=centre - 6 * width,
+        x_max=centre + 20 * width,
+        binning_size=width / 5,
+        mu_limits=(centre - width, centre + width),
+    )
+    edges = pcd_edges(centre - 6 * width, centre + 20 * width, width / 5, values.size)
+    return _failed(edges, pcd_histogram(values, edges), settings, status)
 
 
 def fit_pcd_histogram(
@@ -744,6 +773,8 @@ def _single_result(
         converged=np.array([fmin.is_valid]),
         posdef=np.array([posdef]),
         n_entries=np.array([n_entries]),
+        chi2=np.array([chi2]),
+        ndf=np.array([ndf]),
     )
     text = status[0]
     missing = [n for n in (PARAMETERS[1:] if settings.fit_gain else PARAMETERS[1:4]) if n not in minos]
@@ -963,7 +994,9 @@ def fit_pcd_batch(
         expected = pcd_expected(edges, params, settings.n_peaks)
         chi2 = 2 * _deviance(counts, expected)
     ndf = np.full(n_slices, max(n_fit - settings.n_free, 0))
-    valid, status = _assess(params, errors, settings, converged=converged, posdef=posdef, n_entries=n_entries)
+    valid, status = _assess(
+        params, errors, settings, converged=converged, posdef=posdef, n_entries=n_entries, chi2=chi2, ndf=ndf
+    )
     with np.errstate(all="ignore"):
         chi2_ndf = np.where(ndf > 0, chi2 / np.maximum(ndf, 1), np.nan)
     return PCDBatchFits(

@@ -49,11 +49,15 @@ from waders.core.kinds import Choice, Float, Int
 
 from ..base import INDEX_RANGES, AnalysisProcess, file_index_selector
 from ..fitting.gaussian import MAD_TO_SIGMA
+from ..fitting.quality import assess
 from ..plotting import figure, wants_plots
 
 __all__ = ["GaussianFitProcess", "fit_gaussian_histogram"]
 
 log = logging.getLogger(__name__)
+
+#: Fewest pixels in the fit range for a valid fit.
+MIN_ENTRIES = 10
 
 #: Standard deviation of a unit Gaussian truncated to its 10 %-90 % quantiles (+/- 1.2816).
 TRIMMED_STD_OF_UNIT_GAUSSIAN = 0.661608
@@ -96,7 +100,8 @@ def fit_gaussian_histogram(counts: np.ndarray, edges: np.ndarray, mu: float, sig
     Returns
     -------
     dict
-        ``mu``, ``mu_err``, ``sigma``, ``sigma_err``, ``norm``, ``chi2``, ``ndf``, ``valid``.
+        ``mu``, ``mu_err``, ``sigma``, ``sigma_err``, ``norm``, ``chi2``, ``ndf``, and the verdict of
+        :mod:`waders.ana.fitting.quality`: ``valid``, ``status``, ``p_value``.
     """
     cost = ExtendedBinnedNLL(counts, edges, _model)
     total = float(counts.sum())
@@ -106,6 +111,16 @@ def fit_gaussian_histogram(counts: np.ndarray, edges: np.ndarray, mu: float, sig
     minuit.migrad()
     minuit.hesse()
     ndf = int(counts.size) - 3
+    at_limit = minuit.values["sigma"] <= sigma * 1e-3 * 1.001 or minuit.values["sigma"] >= sigma * 1e3 * 0.999
+    quality = assess(
+        chi2=float(minuit.fval),
+        ndf=ndf,
+        n_entries=total,
+        min_entries=MIN_ENTRIES,
+        converged=bool(minuit.valid),
+        posdef=bool(minuit.fmin.has_posdef_covar) or not minuit.valid,
+        at_limit={"sigma": bool(at_limit)},
+    )
     return {
         "mu": float(minuit.values["mu"]),
         "mu_err": float(minuit.errors["mu"]),
@@ -114,7 +129,9 @@ def fit_gaussian_histogram(counts: np.ndarray, edges: np.ndarray, mu: float, sig
         "norm": float(minuit.values["norm"]),
         "chi2": float(minuit.fval),
         "ndf": ndf,
-        "valid": bool(minuit.valid),
+        "valid": quality.valid,
+        "status": quality.status,
+        "p_value": quality.p_value,
     }
 
 
@@ -187,6 +204,7 @@ class GaussianFitProcess(AnalysisProcess):
             "ndf": fit["ndf"],
             "chi2_ndf": chi2_ndf,
             "valid": fit["valid"],
+            "status": fit["status"],
             "n_pixels": int(values.size),
             "n_in_range": int(inside.size),
             "x_min": lo,
@@ -197,7 +215,7 @@ class GaussianFitProcess(AnalysisProcess):
         }
         amplifier.record(self.name, **results)
         if not fit["valid"]:
-            log.warning("%s, amplifier %s: Gaussian fit did not converge", image.label, amplifier.name)
+            log.warning("%s, amplifier %s: %s: fit invalid: %s", image.label, amplifier.name, self.name, fit["status"])
         a = amplifier.name
         unit = "e-" if self.image.endswith("_e") else "ADU"
         image.add_header_card(f"GFMU{a}", fit["mu"], f"Gaussian fit mean of the {region} ({unit})")

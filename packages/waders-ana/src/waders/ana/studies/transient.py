@@ -12,12 +12,13 @@ so the same code serves the mirrored ``U`` amplifier):
 3. a least-squares fit of ``T(x)`` to ``m(x) - b`` on the columns ``col_start <= x < col_end``,
    each column paired with its own index ``x`` (starting values ``amplitude``, ``mu``);
 4. with ``correct_image``, ``<image>_correct_cols`` = the image with ``T(x)`` subtracted from
-   the columns ``col_start <= x < col_end`` of every row.
+   the columns ``col_start <= x < col_end`` of every row -- only when the fit is valid
+   (:mod:`waders.ana.fitting.quality`); an invalid fit leaves the image unchanged, with a warning.
 
 Recorded per amplifier: ``ect_mu``, ``ect_mu_err``, ``ect_amplitude``, ``ect_amplitude_err``
 (lists of ``n_exp`` values; ``mu`` per column, amplitude in image units), ``ect_mu0``,
 ``ect_A0`` (the first component, pysimdamicm's names), ``ect_chi2``, ``ect_ndf``,
-``ect_chi2_ndf``, ``ect_valid``, ``ect_baseline``, ``column_median`` and
+``ect_chi2_ndf``, ``ect_valid``, ``ect_status``, ``ect_corrected``, ``ect_baseline``, ``column_median`` and
 ``column_median_err`` (all columns).
 
 Deliberate differences from pysimdamicm:
@@ -46,6 +47,7 @@ from waders.core.image import Amplifier
 from waders.core.kinds import Float, Int, ListOf
 
 from ..base import AnalysisProcess
+from ..fitting.quality import assess
 from ..plotting import figure, wants_plots
 
 __all__ = ["CorrectElectronicColumnTransient", "column_medians", "transient_model"]
@@ -152,6 +154,8 @@ class CorrectElectronicColumnTransient(AnalysisProcess):
             "ect_ndf": fit["ndf"],
             "ect_chi2_ndf": fit["chi2"] / fit["ndf"] if fit["ndf"] > 0 else float("nan"),
             "ect_valid": fit["valid"],
+            "ect_status": fit["status"],
+            "ect_corrected": bool(self.correct_image and fit["valid"]),
             "ect_baseline": baseline,
             "col_start": self.col_start,
             "col_end": self.col_end,
@@ -160,11 +164,16 @@ class CorrectElectronicColumnTransient(AnalysisProcess):
         }
         amplifier.record(self.name, **results)
         if not fit["valid"]:
-            log.warning("%s, amplifier %s: transient fit did not converge", image.label, amplifier.name)
+            log.warning(
+                "%s, amplifier %s: %s: fit invalid: %s%s",
+                image.label, amplifier.name, self.name, fit["status"],
+                "; the image is not corrected" if self.correct_image else "",
+            )  # fmt: skip
         model = transient_model(x, np.asarray(fit["amplitude"]), np.asarray(fit["mu"]))
         if self.correct_image:
             corrected = values.copy()
-            corrected[:, self.col_start : self.col_end] -= model[None, :]
+            if fit["valid"]:  # an invalid fit is never subtracted
+                corrected[:, self.col_start : self.col_end] -= model[None, :]
             amplifier.set(f"{self.image}_correct_cols", corrected)
         if wants_plots(self, context):
             self._plot(image, amplifier, context, results, model, baseline)
@@ -196,6 +205,11 @@ class CorrectElectronicColumnTransient(AnalysisProcess):
         errors = np.sqrt(np.abs(np.diag(cov)))
         valid = valid and bool(np.all(np.isfinite(errors)))
         chi2 = float((((y - model(x, *params)) / sy) ** 2).sum())
+        at_limit = bool(np.any(params[n:] <= lower[n:]) or np.any(params[n:] >= upper[n:]))
+        quality = assess(
+            chi2=chi2, ndf=int(x.size - 2 * n), n_entries=x.size, min_entries=2 * n + 1, converged=valid,
+            at_limit={"decay length": at_limit},
+        )  # fmt: skip
         return {
             "amplitude": [float(v) for v in params[:n]],
             "amplitude_err": [float(v) for v in errors[:n]],
@@ -203,7 +217,8 @@ class CorrectElectronicColumnTransient(AnalysisProcess):
             "mu_err": [float(v) for v in errors[n:]],
             "chi2": chi2,
             "ndf": int(x.size - 2 * n),
-            "valid": valid,
+            "valid": quality.valid,
+            "status": quality.status,
         }
 
     def _plot(

@@ -73,6 +73,7 @@ from waders.core.kinds import Float, Int, ListOf, Optional
 
 from .. import plotting
 from ..base import AnalysisProcess
+from ..fitting.quality import assess, chi2_acceptable
 
 __all__ = ["PARAMETERS", "TwoDGaussFit", "TwoDGaussProcess", "expected_counts", "fit_two_amplifiers", "paired_pixels"]
 
@@ -337,19 +338,22 @@ def fit_two_amplifiers(
                 for name, value, (lo, hi) in zip(PARAMETERS, result.params, limits, strict=True)
                 if name != "norm" and (value - lo < 1e-4 * (hi - lo) or hi - value < 1e-4 * (hi - lo))
             ]
-            notes = []
-            if not fmin.is_valid:
-                notes.append("minimisation did not converge")
-            if fmin.is_valid and not posdef:
-                notes.append("covariance not positive definite")
-            if at_limit:
-                notes.append("at a limit: " + ", ".join(at_limit))
             result.valid = fmin.is_valid and posdef and not at_limit
-            result.status = "; ".join(notes) or "ok"
+            result.status = (
+                "; ".join(
+                    (["minimisation did not converge"] if not fmin.is_valid else [])
+                    + (["covariance not positive definite"] if fmin.is_valid and not posdef else [])
+                    + (["at a limit: " + ", ".join(at_limit)] if at_limit else [])
+                )
+                or "ok"
+            )
     expected = np.maximum(result.expected(), FLOOR)
     relevant = expected >= 1.0  # the Baker-Cousins chi-square is ~1 per bin only where a pair is expected
     result.chi2 = float(_baker_cousins(counts, expected)[relevant].sum())
     result.ndf = int(relevant.sum()) - (len(PARAMETERS) if result.fitted else 0)
+    if result.fitted and result.valid and not chi2_acceptable(result.chi2, result.ndf):
+        quality = assess(chi2=result.chi2, ndf=result.ndf, n_entries=1, min_entries=0)
+        result.valid, result.status = False, quality.status
     return result
 
 
