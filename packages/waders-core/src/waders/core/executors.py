@@ -163,7 +163,9 @@ def _dask(
     if scheduler:
         client = Client(scheduler, timeout="30s")
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        # the dashboard on a free loopback port: dashboard_address=None still binds 8787 first, which fails (and
+        # warns) when another cluster on the machine has it
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
         client = Client(cluster)
     try:
         futures = client.map(_call, [func] * len(items), list(items), retries=retries, pure=False)
