@@ -255,6 +255,8 @@ def render_run_page(
     view = document if isinstance(document, RunView) else RunView(document)
     overlays = overlays or {}
     links = [("Overview", "#overview"), ("Images", "#images")]
+    if (Path(run_dir) / "report" / "interactive.html").is_file():
+        links.insert(0, ("Interactive page", "interactive.html"))
     links += [(f"Amplifier {a}", f"#amp-{a}") for a in view.amplifiers]
     if history:
         links.append(("History", history))

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 _RUN = re.compile(r"run(\d{3,})")
 MANIFEST = ".published.json"
 #: Report pages published with their references.
-PAGES = ("index.html", "history.html")
+PAGES = ("index.html", "interactive.html", "history.html")
 
 
 @dataclass(frozen=True)
