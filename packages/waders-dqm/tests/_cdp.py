@@ -7,6 +7,7 @@ interactive DQM page: evaluate scripts, move and press the mouse like a user, re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -37,7 +38,7 @@ class Browser:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             pass_fds=(3, 4),
-            preexec_fn=move_fds,  # noqa: PLW1509 (single-threaded test process)
+            preexec_fn=move_fds,
         )
         os.close(to_chrome_r)
         os.close(from_chrome_w)
@@ -93,9 +94,7 @@ class Browser:
 
     def evaluate(self, expression: str) -> Any:
         """The value of a JS expression in the page (promises are awaited)."""
-        result = self.page(
-            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}
-        )
+        result = self.page("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True})
         if "exceptionDetails" in result:
             raise BrowserError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -122,7 +121,8 @@ class Browser:
 
     def click(self, selector: str) -> None:
         box = self.evaluate(
-            f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView({{block: 'center'}});"
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+            " e.scrollIntoView({block: 'center'});"
             " const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
         )
         self.mouse("mouseMoved", *box)
@@ -130,10 +130,8 @@ class Browser:
         self.mouse("mouseReleased", *box, button="left")
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(BrowserError, OSError):
             self.send("Browser.close")
-        except (BrowserError, OSError):
-            pass
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
