@@ -124,6 +124,14 @@ def _executor_options(func):  # type: ignore[no-untyped-def]
 @click.option("--tag", default=None, help="Run tag stored with the run.")
 @click.option("--pdf", is_flag=True, help="Also a PDF report (when the report builder supports it).")
 @click.option(
+    "--publish",
+    "publish_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    metavar="WEBDIR",
+    help="After the run, publish the reports of OUTPUT into WEBDIR (atomically; the run index is updated).",
+)
+@click.option(
     "--skip",
     "skip",
     multiple=True,
@@ -153,6 +161,7 @@ def run_command(
     skip: tuple[str, ...],
     seed: int,
     strict: bool = False,
+    publish_dir: Path | None = None,
     executor: str = "serial",
     workers: int = 1,
     scheduler: str | None = None,
@@ -172,6 +181,7 @@ def run_command(
     Examples:
       waders dqm run --run 12 -o dqm/ "data/run12/*.fits"
       waders dqm run --run 13 --ref 12 --me-json dqmSKImg_configuration.json -o dqm/ img_7.fits
+      waders dqm run --run 14 -o dqm/ --publish /var/www/dqm "data/run14/*.fits"
     """  # noqa: D301 (click needs a real \\b)
     from .run import monitor_run
 
@@ -220,6 +230,13 @@ def run_command(
         click.echo(f"  {reason}")
     if result.report not in (None, "written", "unavailable"):
         click.echo(f"error: {result.report}", err=True)
+    if publish_dir is not None:
+        from .report.web import publish_runs
+
+        published = publish_runs(output_dir, publish_dir)
+        this = next((p for p in published if p.run == run), None)
+        action = this.action if this is not None else "not found"
+        click.echo(f"run {run}: {action} in {publish_dir}; index {publish_dir / 'index.html'}")
     failed = len(result.failures) + len(result.unmatched)
     if failed:
         click.echo(f"{failed} input(s) failed (see the errors above)", err=True)
