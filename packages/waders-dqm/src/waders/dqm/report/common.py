@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from ..status import STATUSES, status_of, worst
+
 __all__ = [
     "CACHE_NAME",
     "STATUSES",
@@ -33,14 +35,10 @@ __all__ = [
     "write_text",
 ]
 
-#: Quality statuses, from best to worst ("none": no test applies).
-STATUSES = ("none", "pass", "warn", "fail")
 #: Name of the plot-hash file in the report directory.
 CACHE_NAME = ".plots.json"
 #: Version of the drawing code; changing it re-draws every cached plot.
 PLOT_VERSION = "1"
-
-_RANK = {name: rank for rank, name in enumerate(STATUSES)}
 
 
 def esc(value: Any) -> str:
@@ -51,22 +49,6 @@ def esc(value: Any) -> str:
 def href(path: str) -> str:
     """A relative file path as an escaped URL for ``src``/``href`` (spaces, ``#`` and ``?`` are quoted)."""
     return esc(quote(path, safe="/._-~"))
-
-
-def status_of(value: Any) -> str:
-    """Normalise a status: one of :data:`STATUSES` (unknown or missing values give ``"none"``)."""
-    text = str(value).lower() if value is not None else "none"
-    return text if text in _RANK else "none"
-
-
-def worst(statuses: Any) -> str:
-    """The worst of several statuses (``"none"`` when there are none)."""
-    result = "none"
-    for status in statuses:
-        status = status_of(status)
-        if _RANK[status] > _RANK[result]:
-            result = status
-    return result
 
 
 def badge(status: Any, title: str | None = None) -> str:
