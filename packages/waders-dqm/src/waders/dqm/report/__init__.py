@@ -82,10 +82,10 @@ def build_report(
     cache = PlotCache(report_dir)
     reference = load_reference(view, store, run_dir)
     overlays = make_overlays(view, reference, cache)
-    history_path, trend_plots = write_history(document, store, run_dir, cache)
     outputs: dict[str, Path] = {}
     history_data = collect_history(document, store, run_dir.parent)
     outputs["interactive"] = write_interactive(view, report_dir, reference, history_data)
+    history_path, trend_plots = write_history(document, store, run_dir, cache)
     if pdf:
         outputs["pdf"] = write_pdf(view, run_dir, cache, overlays)
     reference_href = None

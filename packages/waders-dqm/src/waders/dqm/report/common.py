@@ -1,4 +1,4 @@
-"""Helpers shared by the report writers: number formatting, status badges, atomic text, cached plots.
+"""Helpers shared by the report writers: number formatting, atomic text, cached plots.
 
 Plots made by the report (reference overlays, history trends) are re-drawn only when their
 input data change: the hash of the data of every plot is kept in ``report/.plots.json``.
@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import html
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from ..status import STATUSES, status_of, worst
 
@@ -23,11 +21,8 @@ __all__ = [
     "STATUSES",
     "PlotCache",
     "as_mapping",
-    "badge",
     "data_hash",
-    "esc",
     "format_value",
-    "href",
     "new_figure",
     "plot_style",
     "status_of",
@@ -39,23 +34,6 @@ __all__ = [
 CACHE_NAME = ".plots.json"
 #: Version of the drawing code; changing it re-draws every cached plot.
 PLOT_VERSION = "1"
-
-
-def esc(value: Any) -> str:
-    """HTML-escape ``str(value)`` (quotes included)."""
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def href(path: str) -> str:
-    """A relative file path as an escaped URL for ``src``/``href`` (spaces, ``#`` and ``?`` are quoted)."""
-    return esc(quote(path, safe="/._-~"))
-
-
-def badge(status: Any, title: str | None = None) -> str:
-    """An HTML status badge; ``title`` (e.g. the test detail) is shown on hover."""
-    status = status_of(status)
-    tip = f' title="{esc(title)}"' if title else ""
-    return f'<span class="badge {status}"{tip}>{status.upper()}</span>'
 
 
 def _finite(value: Any) -> float | None:

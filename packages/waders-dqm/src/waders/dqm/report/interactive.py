@@ -27,10 +27,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from .common import as_mapping, format_value, status_of, write_text
 from .history import TRENDS, HistoryData, Trend, run_means
+from .templating import render
 from .view import MEView, RunView, run_dir_name
 
 __all__ = ["ASSETS", "PAGE", "copy_assets", "interactive_data", "render_interactive", "write_interactive"]
@@ -41,16 +40,6 @@ PAGE = "interactive.html"
 ASSETS = "assets"
 #: At most this many reference curves are overlaid per plot (they are drawn in grey).
 MAX_REFERENCE_CURVES = 25
-
-
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("waders.dqm.report", "templates"),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-    )
 
 
 def _number(value: Any) -> float | None:
@@ -218,13 +207,11 @@ def render_interactive(
     trends: Sequence[Trend] = TRENDS,
 ) -> str:
     """The HTML of the interactive page (scripts loaded from ``assets/``)."""
-    from waders.dqm import __version__
-
     rows = _rows(view)
     images = sorted({r["image"] for r in rows if r["image"] not in ("", "run")}, key=lambda s: (len(s), s))
     counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("fail", "warn", "pass", "none")}
-    template = _environment().get_template("interactive.html.j2")
-    return template.render(
+    return render(
+        "interactive.html.j2",
         title=f"DQM run {view.run:03d}" + (f" ({view.tag})" if view.tag else ""),
         view=view,
         rows=rows,
@@ -233,7 +220,6 @@ def render_interactive(
         links=list(links),
         data=interactive_data(view, reference, history, trends),
         assets=ASSETS,
-        version=__version__,
     )
 
 
