@@ -45,15 +45,11 @@ def site(tmp_path_factory):
     return web / "run012" / "report" / "interactive.html", d12
 
 
-@pytest.fixture
-def page(site, tmp_path):
-    chromium = browser_tests.find_chromium()
-    if chromium is None:
-        import os
+chromium = browser_tests.chromium  # the fixture: skips (or fails with WADERS_REQUIRE_BROWSER=1) without Chromium
 
-        if os.environ.get("WADERS_REQUIRE_BROWSER") == "1":
-            pytest.fail("Chromium is required (WADERS_REQUIRE_BROWSER=1) but not installed")
-        pytest.skip("headless Chromium is not installed (apt-get install chromium)")
+
+@pytest.fixture
+def page(site, tmp_path, chromium):
     browser = cdp.Browser(chromium, browser_tests.FLAGS, tmp_path / "profile")
     try:
         browser.goto(site[0].as_uri())
@@ -214,11 +210,8 @@ def test_history_hover_shows_run_numbers(page, site):
         assert f"run {run}" in label
 
 
-def test_published_page_without_plotly_fails_visibly(site, tmp_path):
+def test_published_page_without_plotly_fails_visibly(site, tmp_path, chromium):
     """Control: the console check above would see a missing library (so the empty console means something)."""
-    chromium = browser_tests.find_chromium()
-    if chromium is None:
-        pytest.skip("headless Chromium is not installed")
     copy = tmp_path / "report"
     shutil.copytree(site[0].parent, copy)
     (copy / "assets" / "plotly.min.js").unlink()
