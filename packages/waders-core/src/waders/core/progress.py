@@ -116,9 +116,28 @@ def progress_bar(
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    # only the waders logger: the CLI's handler lives there (setup_logging); the root logger is left alone
+    logger = logging.getLogger("waders")  # the CLI's console handler lives there (setup_logging)
+    consoles = [
+        h for h in logger.handlers if isinstance(h, logging.StreamHandler) and h.stream in (sys.stdout, sys.stderr)
+    ]
     with (
-        tqdm(total=total, desc=desc, unit=unit, file=stream, dynamic_ncols=True, leave=True) as bar,
-        logging_redirect_tqdm(loggers=[logging.getLogger("waders")], tqdm_class=tqdm),
+        tqdm(total=total, desc=desc, unit=unit, file=stream, leave=True, **_size(stream)) as bar,
+        logging_redirect_tqdm(loggers=[logger], tqdm_class=tqdm),
     ):
+        # the replacement handler keeps the level of the console handler it stands for (e.g. WARNING
+        # while a DQM run also logs INFO to its run log), so the bar shows no more than the console did
+        for handler in logger.handlers:
+            if handler not in consoles and consoles and type(handler).__name__ == "_TqdmLoggingHandler":
+                handler.setLevel(max(h.level for h in consoles))
         yield Progress(bar)
+
+
+def _size(stream: IO[str]) -> dict[str, Any]:
+    """Size options of the bar: follow the terminal, or 80x24 when it reports no size (tqdm hides a bar on 0 rows)."""
+    try:
+        columns, lines = os.get_terminal_size(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return {"dynamic_ncols": True}
+    if columns > 0 and lines > 0:
+        return {"dynamic_ncols": True}
+    return {"ncols": columns or 80, "nrows": lines or 24}
