@@ -102,3 +102,25 @@ def test_log_line_during_progress_is_printed_above_the_bar(monkeypatch):
     # ... and the bar is drawn again after it and finishes at 3/3
     after = "\n".join(lines[lines.index(message[0]) + 1 :])
     assert "files" in after and "3/3" in after
+
+
+def test_bar_shows_no_more_than_the_console_handler(monkeypatch):
+    """A handler set to WARNING (a DQM run's console while INFO goes to its run log) stays at WARNING."""
+    stream = FakeTTY()
+    monkeypatch.setattr(sys, "stderr", stream)
+    setup_logging(verbosity=1)
+    logger = logging.getLogger("waders")
+    handlers = list(logger.handlers)
+    try:
+        for handler in handlers:
+            handler.setLevel(logging.WARNING)
+        with progress_bar(total=2, desc="images") as bar:
+            logging.getLogger("waders.test").info("only for the run log")
+            logging.getLogger("waders.test").warning("image 2 is noisy")
+            bar.update(2)
+    finally:
+        for handler in handlers:
+            logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "only for the run log" not in text
+    assert "WARNING: image 2 is noisy" in text
