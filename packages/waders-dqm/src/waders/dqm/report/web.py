@@ -4,8 +4,8 @@
 the report pages, every file they reference inside the run directory (ME plots,
 overlays, trends, PDF) and the run document into ``WEBDIR/runNNN/`` — the same layout,
 so relative links keep working — and writes ``WEBDIR/index.html`` listing all published
-runs.  Each run is staged in a hidden directory and renamed into place, so a reader sees
-the old or the new run, never a half-copied one; unchanged runs are not copied again.
+runs.  Each run is staged in a hidden directory and swapped into place (:mod:`.swap`), so a
+reader sees the old or the new run, never a half-copied one; unchanged runs are not copied again.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import contextlib
 import functools
 import json
 import logging
-import os
 import re
 import shutil
 import socket
@@ -31,6 +30,7 @@ from waders.core.errors import ConfigError, InputFileError
 
 from .common import as_mapping, status_of, write_text
 from .pdf import pdf_name
+from .swap import replace_directory
 from .templating import render
 
 __all__ = ["PublishResult", "make_server", "publish_runs", "referenced_files", "write_web_index"]
@@ -127,13 +127,7 @@ def _publish_run(run: int, run_dir: Path, target: Path) -> PublishResult:
             shutil.copy2(run_dir / rel, destination)
         (staging / MANIFEST).write_text(json.dumps(manifest) + "\n")
         staging.chmod(0o755)
-        old = None
-        if final.exists():
-            old = Path(tempfile.mkdtemp(dir=target, prefix=f".{run_dir.name}.old-"))
-            os.rename(final, old / run_dir.name)
-        os.rename(staging, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_directory(staging, final)  # one atomic swap where the system allows it
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
