@@ -41,3 +41,20 @@ def test_document_text_is_escaped_on_every_page(tmp_path):
         '<script src="assets/plotly.min.js">',
         '<script src="assets/dqm.js">',
     ]
+
+
+def test_curve_mes_are_drawn_as_curves_spread_over_many_images(tmp_path):
+    from waders.dqm.report.interactive import MAX_CURVES, interactive_data
+    from waders.dqm.report.view import RunView
+
+    _, document = fx.make_run(tmp_path, 4, images=40, plots=False)
+    for entry in document["images"].values():  # a per-row ME with a value too (like waders' own)
+        entry["me"]["MEMeanPixelChargePerRow"]["L"]["value"] = 0.05
+    plots = {(p["me"], p["amp"]): p for p in interactive_data(RunView(document), None, None)["plots"]}
+    curve = plots[("MEMeanPixelChargePerRow", "L")]
+    assert curve["kind"] == "curve"
+    images = [c["image"] for c in curve["curves"]]
+    assert len(images) == MAX_CURVES and images[0] == 1 and images[-1] == 40
+    assert curve["note"] == f"{MAX_CURVES} of 40 images"
+    scalar = plots[("MEFitDCSigma", "U")]
+    assert scalar["kind"] == "scalar" and [p[0] for p in scalar["points"]] == list(range(1, 41))

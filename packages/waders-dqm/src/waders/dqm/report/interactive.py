@@ -38,6 +38,8 @@ __all__ = ["ASSETS", "PAGE", "copy_assets", "interactive_data", "render_interact
 PAGE = "interactive.html"
 #: Directory (in ``report/``) of the scripts the page loads.
 ASSETS = "assets"
+#: At most this many curves of the run (evenly spread over its images) are drawn per plot.
+MAX_CURVES = 30
 #: At most this many reference curves are overlaid per plot (they are drawn in grey).
 MAX_REFERENCE_CURVES = 25
 
@@ -68,7 +70,15 @@ def _scalar_points(me: MEView | None) -> list[list[Any]]:
     return out
 
 
-def _curve_points(me: MEView | None, limit: int | None = None) -> list[dict[str, Any]]:
+def _spread(items: list[Any], limit: int) -> list[Any]:
+    """At most ``limit`` items, evenly spread (first and last included)."""
+    if len(items) <= limit:
+        return items
+    picks = sorted({round(i * (len(items) - 1) / (limit - 1)) for i in range(limit)})
+    return [items[i] for i in picks]
+
+
+def _curve_points(me: MEView | None) -> list[dict[str, Any]]:
     """{image, stem, x, y, yerr} of the images with a curve."""
     if me is None:
         return []
@@ -87,7 +97,7 @@ def _curve_points(me: MEView | None, limit: int | None = None) -> list[dict[str,
                 "yerr": _numbers(entry.get("yerr")),
             }
         )
-    return out[:limit] if limit is not None else out
+    return out
 
 
 def _labels(me: MEView) -> tuple[str, str]:
@@ -114,14 +124,17 @@ def _plots(view: RunView, reference: RunView | None) -> list[dict[str, Any]]:
                 "ylabel": ylabel,
                 "reference_run": reference.run if reference is not None else None,
             }
-            if me.has_values:
+            if me.has_curves:  # per row, per column, histograms: the curve of each image (its value is in the table)
+                curves = _curve_points(me)
+                plot["kind"] = "curve"
+                plot["curves"] = _spread(curves, MAX_CURVES)
+                plot["note"] = f"{len(plot['curves'])} of {len(curves)} images" if len(curves) > MAX_CURVES else ""
+                plot["reference"] = _spread(_curve_points(ref), MAX_REFERENCE_CURVES)
+            elif me.has_values:
                 plot["kind"] = "scalar"
                 plot["points"] = _scalar_points(me)
                 plot["reference"] = _scalar_points(ref)
-            elif me.has_curves:
-                plot["kind"] = "curve"
-                plot["curves"] = _curve_points(me)
-                plot["reference"] = _curve_points(ref, MAX_REFERENCE_CURVES)
+                plot["note"] = ""
             else:
                 continue
             out.append(plot)

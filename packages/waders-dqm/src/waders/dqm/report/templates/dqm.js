@@ -144,7 +144,7 @@
   }
 
   function layout(xtitle, ytitle, extra) {
-    var out = { margin: { l: 60, r: 10, t: 32, b: 45 }, hovermode: "closest", legend: { orientation: "h", y: -0.25 },
+    var out = { margin: { l: 60, r: 10, t: 32, b: 50 }, hovermode: "closest", legend: { orientation: "h", y: -0.3 },
       xaxis: { title: { text: xtitle }, zeroline: false }, yaxis: { title: { text: ytitle }, zeroline: false, exponentformat: "power" } };
     Object.keys(extra || {}).forEach(function (k) { out[k] = extra[k]; });
     return out;
