@@ -145,7 +145,8 @@
 
   function layout(xtitle, ytitle, extra) {
     var out = { margin: { l: 60, r: 10, t: 32, b: 50 }, hovermode: "closest", legend: { orientation: "h", y: -0.3 },
-      xaxis: { title: { text: xtitle }, zeroline: false }, yaxis: { title: { text: ytitle }, zeroline: false, exponentformat: "power" } };
+      xaxis: { title: { text: xtitle }, zeroline: false, automargin: true },
+      yaxis: { title: { text: ytitle }, zeroline: false, exponentformat: "power", automargin: true } };
     Object.keys(extra || {}).forEach(function (k) { out[k] = extra[k]; });
     return out;
   }
