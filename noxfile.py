@@ -155,6 +155,7 @@ def browser(session: nox.Session) -> None:
     session.run(
         "pytest",
         "packages/waders-dqm/tests/test_report_browser.py",
+        "packages/waders-dqm/tests/test_interactive_browser.py",
         "-c",
         "pyproject.toml",
         "--rootdir",

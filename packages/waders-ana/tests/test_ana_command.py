@@ -215,3 +215,44 @@ def test_gain_from_the_conditions_database(raw_file, tmp_path):
                      str(tmp_path), str(path))  # fmt: skip
     assert missing.returncode == 2
     assert "conditions database" in missing.stderr and "does not exist" in missing.stderr
+
+
+def test_progress_bar_of_the_files_on_a_terminal_with_errors_above_it(raw_file, tmp_path):
+    import os
+    import pty
+
+    path, _, _ = raw_file
+    bad = tmp_path / "broken.fits"
+    bad.write_bytes(path.read_bytes()[:5000])
+    config = tmp_path / "cfg.json"
+    config.write_text(json.dumps({"process": {"sequence": "CompressSkipperProcess;PedestalSubtractionProcess"}}))
+    copy = tmp_path / "run7_img13.fits"
+    copy.write_bytes(path.read_bytes())
+    args = ["ana", "--json", str(config), "-o", str(tmp_path / "out"), str(path), str(bad), str(copy)]
+    main_fd, terminal = pty.openpty()  # stderr on a (pseudo-)terminal, as for a user
+    try:
+        result = subprocess.run([sys.executable, "-m", "waders.core", *args], stdout=subprocess.DEVNULL,
+                                stderr=terminal, timeout=300)  # fmt: skip
+    finally:
+        os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:  # EIO: closed and drained
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main_fd)
+    shown = b"".join(chunks).decode(errors="replace")
+    assert result.returncode == 2
+    assert "analysing" in shown and "3/3" in shown and "file" in shown
+    # the error is a line of its own (the bar is cleared before it and drawn again after it)
+    (line,) = [line for line in shown.replace("\r\n", "\n").split("\n") if "corrupt or truncated" in line]
+    assert line.split("\r")[-1].startswith("error: ") and "broken.fits" in line
+    after = shown[shown.index("corrupt or truncated") :]
+    assert "analysing" in after and "3/3" in after
+    # in a pipe: the error, and no bar
+    piped = waders(*args)
+    assert "corrupt or truncated" in piped.stderr and "3/3" not in piped.stderr

@@ -187,3 +187,44 @@ def test_help_examples_keep_their_lines():
     out = waders("sim", "--help").stdout
     assert "\\b" not in out
     assert "\n  Examples (in a folder where 'waders example-data .' was run):\n    waders sim --json" in out
+
+
+def _on_a_terminal(*args: str) -> tuple[int, str]:
+    """Run ``waders ARGS`` with stderr on a pseudo-terminal (what a user sees); return (exit code, stderr)."""
+    import os
+    import pty
+
+    main_fd, terminal = pty.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "waders.core", *args], stdout=subprocess.DEVNULL, stderr=terminal, timeout=300
+        )
+    finally:
+        os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:  # EIO: the terminal is closed and drained
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main_fd)
+    return result.returncode, b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.parametrize("executor", ["serial", "processes"])
+def test_progress_bar_of_the_events_on_a_terminal_only(tmp_path, point_events, executor):
+    config = sim_config(tmp_path)
+    args = ["sim", "--json", str(config), "--g4file", str(point_events), "-o", str(tmp_path / "out"), "--chunk-size"]
+    args += ["2", "--executor", executor, "--workers", "2", "--files-per-task", "2"]
+    code, shown = _on_a_terminal(*args)
+    assert code == 0, shown
+    assert "g4.root" in shown and "5/5" in shown and "event" in shown  # the bar, complete
+    assert "2/5" in shown or "4/5" in shown  # and updated along the way (chunks or tasks of 2 events)
+    # not a terminal (a pipe, a CI log): no bar; --no-progress: no bar either
+    result = waders(*args)
+    assert result.returncode == 0 and "5/5" not in result.stderr
+    code, shown = _on_a_terminal("--no-progress", *args)
+    assert code == 0 and "5/5" not in shown

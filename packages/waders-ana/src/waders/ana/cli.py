@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from importlib.resources import files
 from pathlib import Path
 
@@ -181,21 +180,17 @@ def ana(
     for pattern in unmatched:
         click.echo(f"error: no file matches {pattern}", err=True)
 
-    def report(bar: object | None) -> object:
-        def progress(path: Path, error: str | None) -> None:
-            if error is not None:
-                click.echo(("\n" if bar is not None else "") + f"error: {error}", err=True)
-            if bar is not None:
-                bar.update(1)  # type: ignore[attr-defined]
-
-        return progress
+    from waders.core.progress import progress_bar
 
     scale = {"executor": executor, "workers": workers, "scheduler": scheduler, "files_per_task": files_per_task}
-    if sys.stderr.isatty() and len(paths) > 1:
-        with click.progressbar(length=len(paths), label="analysing", file=sys.stderr, show_pos=True) as bar:
-            result = analyse_files(paths, config, options, progress=report(bar), **scale)
-    else:
-        result = analyse_files(paths, config, options, progress=report(None), **scale)
+    with progress_bar(total=len(paths), desc="analysing", unit="file", enabled=len(paths) > 1) as bar:
+
+        def progress(path: Path, error: str | None) -> None:
+            if error is not None:
+                bar.write(f"error: {error}")
+            bar.update(1)
+
+        result = analyse_files(paths, config, options, progress=progress, **scale)
     click.echo(f"analysed {len(result.outputs)} of {len(paths)} file(s) into {output_dir}")
     for path, outputs in result.outputs.items():
         click.echo(f"  {path}: " + ", ".join(f"{k} {v}" for k, v in outputs.items()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -124,6 +125,14 @@ def _executor_options(func):  # type: ignore[no-untyped-def]
 @click.option("--tag", default=None, help="Run tag stored with the run.")
 @click.option("--pdf", is_flag=True, help="Also a PDF report (when the report builder supports it).")
 @click.option(
+    "--publish",
+    "publish_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    metavar="WEBDIR",
+    help="After the run, publish the reports of OUTPUT into WEBDIR (atomically; the run index is updated).",
+)
+@click.option(
     "--skip",
     "skip",
     multiple=True,
@@ -153,6 +162,7 @@ def run_command(
     skip: tuple[str, ...],
     seed: int,
     strict: bool = False,
+    publish_dir: Path | None = None,
     executor: str = "serial",
     workers: int = 1,
     scheduler: str | None = None,
@@ -172,6 +182,7 @@ def run_command(
     Examples:
       waders dqm run --run 12 -o dqm/ "data/run12/*.fits"
       waders dqm run --run 13 --ref 12 --me-json dqmSKImg_configuration.json -o dqm/ img_7.fits
+      waders dqm run --run 14 -o dqm/ --publish /var/www/dqm "data/run14/*.fits"
     """  # noqa: D301 (click needs a real \\b)
     from .run import monitor_run
 
@@ -220,6 +231,13 @@ def run_command(
         click.echo(f"  {reason}")
     if result.report not in (None, "written", "unavailable"):
         click.echo(f"error: {result.report}", err=True)
+    if publish_dir is not None:
+        from .report.web import publish_runs
+
+        published = publish_runs(output_dir, publish_dir)
+        this = next((p for p in published if p.run == run), None)
+        action = this.action if this is not None else "not found"
+        click.echo(f"run {run}: {action} in {publish_dir}; index {publish_dir / 'index.html'}")
     failed = len(result.failures) + len(result.unmatched)
     if failed:
         click.echo(f"{failed} input(s) failed (see the errors above)", err=True)
@@ -227,6 +245,104 @@ def run_command(
         raise click.exceptions.Exit(1)
     if not result.ok:
         raise click.exceptions.Exit(2)
+
+
+@dqm.command("watch", context_settings={"max_content_width": 100})
+@click.argument("indir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--run", "run_number", type=int, required=True, envvar="DQM_RUN", help="Run number (or $DQM_RUN).")
+@click.option(
+    "-o",
+    "--output",
+    "output_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    show_default=True,
+    help="DQM output directory (the run goes into OUTPUT/runNNN).",
+)
+@click.option(
+    "--publish",
+    "publish_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    metavar="WEBDIR",
+    help="Publish the reports into WEBDIR after each update.",
+)
+@click.option("--pattern", default="*.fits*", show_default=True, help="File-name glob of the images.")
+@click.option("--interval", type=click.FloatRange(0), default=10.0, show_default=True, help="Seconds between looks.")
+@click.option(
+    "--settle",
+    type=click.FloatRange(0),
+    default=5.0,
+    show_default=True,
+    help="Seconds a file must be untouched before it is taken (a file being written waits).",
+)
+@click.option("--cycles", type=click.IntRange(1), default=None, help="Stop after this many looks (default: Ctrl-C).")
+@click.option(
+    "--me-json",
+    "me_config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Monitor-element configuration (as for 'waders dqm run').",
+)
+@click.option("--ref", "reference_run", type=int, default=None, help="Reference run to compare with.")
+@click.option("--tag", default=None, help="Run tag stored with the run.")
+@click.option(
+    "--image-plots",
+    type=click.Choice(["none", "problems", "all"]),
+    default="problems",
+    show_default=True,
+    help="Per-image plots (as for 'waders dqm run').",
+)
+def watch_command(
+    indir: Path,
+    run_number: int,
+    output_dir: Path,
+    publish_dir: Path | None,
+    pattern: str,
+    interval: float,
+    settle: float,
+    cycles: int | None,
+    me_config_path: Path | None,
+    reference_run: int | None,
+    tag: str | None,
+    image_plots: str,
+) -> None:
+    """Monitor run N as its images arrive in INDIR, and publish after each update (Ctrl-C stops).
+
+    \b
+    Example:
+      waders dqm watch /data/run14 --run 14 --ref 12 -o dqm/ --publish /var/www/dqm
+    """  # noqa: D301 (click needs a real \b)
+    from .watch import watch
+
+    def update(result: Any, files: list[Path]) -> None:
+        document = result.document
+        click.echo(
+            f"run {run_number}: +{len(files)} file(s), {len(document['images'])} image(s) in the run, "
+            f"{document['status']}" + (f"; published in {publish_dir}" if publish_dir is not None else "")
+        )
+        for path, error in result.failures.items():
+            click.echo(f"error: {path}: {error}", err=True)
+
+    click.echo(f"watching {indir} for {pattern} (run {run_number}); Ctrl-C to stop")
+    try:
+        watch(
+            indir,
+            run_number,
+            output_dir,
+            publish=publish_dir,
+            pattern=pattern,
+            interval=interval,
+            settle=settle,
+            cycles=cycles,
+            on_update=update,
+            me_config=me_config_path,
+            reference_run=reference_run,
+            tag=tag,
+            image_plots=image_plots,
+        )
+    except KeyboardInterrupt:
+        click.echo("stopped")
 
 
 def _add_report_commands() -> None:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .status import worst
+
 if TYPE_CHECKING:
     from .monitor import MonitorElement
 
@@ -199,7 +201,5 @@ def plot_run(
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=7, ncol=min(4, len(per_amplifier)))
-    from .quality import worst
-
     _title(ax, me, label, {"status": worst(statuses)})
     return _save(fig, path)

@@ -34,24 +34,16 @@ image-to-image scatter of a quantity never fails a run that is like its referenc
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .monitor import MonitorElement
+from .status import STATUSES, worst
 
-__all__ = ["STATUSES", "ReferenceStats", "compare", "reference_stats", "run_reasons", "worst"]
-
-#: Statuses from best to worst.
-STATUSES = ("none", "pass", "warn", "fail")
-_RANK = {status: i for i, status in enumerate(STATUSES)}
-
-
-def worst(statuses: Iterable[str]) -> str:
-    """The worst of some statuses (``"none"`` if there are none)."""
-    return max(statuses, key=lambda s: _RANK.get(s, 0), default="none")
+__all__ = ["STATUSES", "ReferenceStats", "compare", "reference_stats", "run_reasons", "worst"]  # statuses: from .status
 
 
 @dataclass

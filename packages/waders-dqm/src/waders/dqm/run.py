@@ -49,6 +49,7 @@ from waders.core.errors import ConfigError, InputFileError, WadersError
 from waders.core.geometry import AmplifierGeometry
 from waders.core.image import SkipperImage
 from waders.core.process import Process
+from waders.core.progress import progress_bar
 from waders.io.atomic import atomic_path
 
 from .monitor import MonitorElement, NotApplicable, active_monitors, empty_entry
@@ -957,7 +958,10 @@ def monitor_run(
         )
         batches = [tasks[i : i + per_task] for i in range(0, len(tasks), per_task)]
         outcomes = []
-        for batch, (values, error) in zip(batches, pool.map(_image_batch, batches), strict=True):
+        # the bar (on a terminal only) advances as each batch finishes, also with --executor processes
+        with progress_bar(total=len(tasks), desc=f"run {run}", unit="image", enabled=len(tasks) > 1) as bar:
+            results = pool.map(_image_batch, batches, done=lambda index, _error: bar.update(len(batches[index])))
+        for batch, (values, error) in zip(batches, results, strict=True):
             for task, outcome in zip(batch, values if error is None else [(None, error)] * len(batch), strict=True):
                 outcomes.append(outcome)
                 if progress is not None:

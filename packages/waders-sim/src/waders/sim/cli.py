@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -79,6 +78,8 @@ def sim(
       waders sim --json psimulCCDimg_config_file.json --g4file demo_g4.root -o out/
       waders sim psimulCCDimg_config_file.json --g4file demo_g4.root --events 0:100 --seed 7 --set Diffusion.active=1
     """  # noqa: D301 (click needs a real \\b)
+    from waders.core.progress import progress_bar
+
     from .driver import SimOptions, simulate_file
 
     if list_processes is not None:
@@ -111,18 +112,16 @@ def sim(
                 err=True,
             )
         selected = min(stop if stop is not None else total, total) - min(start or 0, total)
-        if executor != "serial":
-            from .parallel import simulate_file_parallel
+        with progress_bar(total=max(0, selected), desc=g4file.name, unit="event") as bar:
+            if executor != "serial":
+                from .parallel import simulate_file_parallel
 
-            result = simulate_file_parallel(
-                g4file, config, options, executor=executor, workers=workers, scheduler=scheduler,
-                events_per_task=files_per_task,
-            )  # fmt: skip
-        elif sys.stderr.isatty():
-            with click.progressbar(length=max(0, selected), label=g4file.name, file=sys.stderr) as bar:
+                result = simulate_file_parallel(
+                    g4file, config, options, executor=executor, workers=workers, scheduler=scheduler,
+                    events_per_task=files_per_task, progress=bar.update,
+                )  # fmt: skip
+            else:
                 result = simulate_file(g4file, config, options, progress=bar.update)
-        else:
-            result = simulate_file(g4file, config, options)
         click.echo(
             f"{g4file}: {result.events_read} events read, {result.events_kept} simulated, "
             f"{result.clusters} clusters -> {result.output}"

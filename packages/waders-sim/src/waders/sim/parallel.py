@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -71,8 +72,12 @@ def simulate_file_parallel(
     workers: int,
     scheduler: str | None = None,
     events_per_task: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> SimResult:
-    """Simulate ``path`` on several workers (same output as :func:`~waders.sim.driver.simulate_file`)."""
+    """Simulate ``path`` on several workers (same output as :func:`~waders.sim.driver.simulate_file`).
+
+    ``progress`` is called with the number of events read by each finished task (in this process).
+    """
     busy = [p.name for p in config.steps if p.name in _SERIAL_ONLY]
     if busy:
         raise ConfigError(f"{', '.join(busy)} fills images across events", hint="run it with --executor serial")
@@ -91,7 +96,12 @@ def simulate_file_parallel(
         )
         for i, a in enumerate(range(start, stop, per_task))
     ]
-    outcomes = run_tasks(_simulate_part, tasks, executor=executor, workers=workers, scheduler=scheduler)
+
+    def done(outcome: Any) -> None:
+        if progress is not None and outcome.error is None:
+            progress(outcome.value["events_read"])
+
+    outcomes = run_tasks(_simulate_part, tasks, executor=executor, workers=workers, scheduler=scheduler, progress=done)
     failed = [o.error for o in outcomes if o.error is not None]
     if failed:
         raise WadersError(f"{path}: {len(failed)} simulation task(s) failed: {failed[0]}")

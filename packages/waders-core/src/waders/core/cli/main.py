@@ -23,6 +23,7 @@ import click
 from ..errors import WadersError
 from ..log import setup_logging
 from ..plugins import COMMANDS_GROUP
+from ..progress import configure as configure_progress
 from ..versions import waders_versions
 
 __all__ = ["cli", "main"]
@@ -98,13 +99,20 @@ def _print_versions(ctx: click.Context, _param: click.Parameter, value: bool) ->
 )
 @click.option("-v", "--verbose", count=True, help="Print progress (-v) or debug messages (-vv).")
 @click.option("--debug", is_flag=True, help="Debug messages, and tracebacks instead of one-line errors.")
+@click.option(
+    "--no-progress",
+    is_flag=True,
+    envvar="WADERS_NO_PROGRESS",
+    help="No progress bars (they are shown only on a terminal anyway; or set $WADERS_NO_PROGRESS=1).",
+)
 @click.pass_context
-def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
+def cli(ctx: click.Context, verbose: int, debug: bool, no_progress: bool = False) -> None:
     """waders: simulate, analyse and monitor skipper-CCD images.
 
     Run 'waders COMMAND --help' for the options of a command.
     """
     setup_logging(verbose, debug)
+    configure_progress(not no_progress)
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
 

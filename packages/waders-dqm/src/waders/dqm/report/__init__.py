@@ -2,6 +2,9 @@
 
 :func:`build_report` writes, under ``runNNN/report/``:
 
+* ``interactive.html`` (with ``assets/plotly.min.js`` and ``assets/dqm.js``): the same
+  run with a sortable, filterable table of all MEs, zoomable plots with the reference
+  run overlaid and history trends that show runs and images on hover (:mod:`.interactive`);
 * ``index.html``: the run page (header, overview, images table, MEs by amplifier with
   values, quality badges, plots and reference overlays);
 * ``history.html`` and ``history_*.png``: trends of noise, gain, dark current and
@@ -25,8 +28,9 @@ from typing import Any
 from waders.core.errors import InputFileError
 
 from .common import PlotCache, write_text
-from .history import TRENDS, DirectoryStore, RunStore, Trend, write_history
+from .history import TRENDS, DirectoryStore, RunStore, Trend, collect_history, write_history
 from .html import render_run_page
+from .interactive import write_interactive
 from .overlay import load_reference, make_overlays
 from .pdf import pdf_name, write_pdf
 from .view import RunView, run_dir_name
@@ -58,7 +62,7 @@ def build_report(
     Returns
     -------
     dict of str to Path
-        ``"index"``, ``"history"``, ``"pdf"`` (if written) and every plot the report
+        ``"index"``, ``"interactive"``, ``"history"``, ``"pdf"`` (if written) and every plot the report
         made, keyed by its file stem (``"history_noise"``, ``"overlay_MEFitDCLambda_L"``...).
 
     Raises
@@ -78,8 +82,10 @@ def build_report(
     cache = PlotCache(report_dir)
     reference = load_reference(view, store, run_dir)
     overlays = make_overlays(view, reference, cache)
-    history_path, trend_plots = write_history(document, store, run_dir, cache)
     outputs: dict[str, Path] = {}
+    history_data = collect_history(document, store, run_dir.parent)
+    outputs["interactive"] = write_interactive(view, report_dir, reference, history_data)
+    history_path, trend_plots = write_history(document, store, run_dir, cache)
     if pdf:
         outputs["pdf"] = write_pdf(view, run_dir, cache, overlays)
     reference_href = None

@@ -1,4 +1,4 @@
-"""Helpers shared by the report writers: number formatting, status badges, atomic text, cached plots.
+"""Helpers shared by the report writers: number formatting, atomic text, cached plots.
 
 Plots made by the report (reference overlays, history trends) are re-drawn only when their
 input data change: the hash of the data of every plot is kept in ``report/.plots.json``.
@@ -8,24 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import html
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+
+from ..status import STATUSES, status_of, worst
 
 __all__ = [
     "CACHE_NAME",
     "STATUSES",
     "PlotCache",
     "as_mapping",
-    "badge",
     "data_hash",
-    "esc",
     "format_value",
-    "href",
     "new_figure",
     "plot_style",
     "status_of",
@@ -33,47 +30,10 @@ __all__ = [
     "write_text",
 ]
 
-#: Quality statuses, from best to worst ("none": no test applies).
-STATUSES = ("none", "pass", "warn", "fail")
 #: Name of the plot-hash file in the report directory.
 CACHE_NAME = ".plots.json"
 #: Version of the drawing code; changing it re-draws every cached plot.
 PLOT_VERSION = "1"
-
-_RANK = {name: rank for rank, name in enumerate(STATUSES)}
-
-
-def esc(value: Any) -> str:
-    """HTML-escape ``str(value)`` (quotes included)."""
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def href(path: str) -> str:
-    """A relative file path as an escaped URL for ``src``/``href`` (spaces, ``#`` and ``?`` are quoted)."""
-    return esc(quote(path, safe="/._-~"))
-
-
-def status_of(value: Any) -> str:
-    """Normalise a status: one of :data:`STATUSES` (unknown or missing values give ``"none"``)."""
-    text = str(value).lower() if value is not None else "none"
-    return text if text in _RANK else "none"
-
-
-def worst(statuses: Any) -> str:
-    """The worst of several statuses (``"none"`` when there are none)."""
-    result = "none"
-    for status in statuses:
-        status = status_of(status)
-        if _RANK[status] > _RANK[result]:
-            result = status
-    return result
-
-
-def badge(status: Any, title: str | None = None) -> str:
-    """An HTML status badge; ``title`` (e.g. the test detail) is shown on hover."""
-    status = status_of(status)
-    tip = f' title="{esc(title)}"' if title else ""
-    return f'<span class="badge {status}"{tip}>{status.upper()}</span>'
 
 
 def _finite(value: Any) -> float | None:

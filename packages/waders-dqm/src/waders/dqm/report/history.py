@@ -21,8 +21,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .common import PlotCache, as_mapping, badge, data_hash, esc, format_value, href, status_of
-from .html import page
+from .common import PlotCache, as_mapping, data_hash, format_value, status_of
+from .templating import render
 from .view import run_dir_name
 
 __all__ = [
@@ -325,8 +325,13 @@ def history_plots(data: HistoryData, cache: PlotCache, trends: Sequence[Trend] =
     return out
 
 
-def render_history(data: HistoryData, plots: Mapping[str, Path], trends: Sequence[Trend] = TRENDS) -> str:
-    """The HTML of the history page."""
+def render_history(
+    data: HistoryData, plots: Mapping[str, Path], trends: Sequence[Trend] = TRENDS, *, interactive: bool = False
+) -> str:
+    """The HTML of the history page (template ``templates/history.html.j2``).
+
+    ``interactive`` adds a link to the interactive page of the run (``interactive.html``).
+    """
     labels = {t.key: t.label for t in trends}
     columns: list[tuple[str, str]] = []  # (header, key)
     for key, (_me, unit, _series) in data.series.items():
@@ -342,45 +347,41 @@ def render_history(data: HistoryData, plots: Mapping[str, Path], trends: Sequenc
     rows = []
     for run in sorted(data.runs, reverse=True):
         tag, status, n_images, _ref = data.documents.get(run, ("", "none", 0, None))
-        name = run_dir_name(run)
-        link = f'<a href="../../{name}/report/index.html">{run:03d}</a>' if run != data.current else f"{run:03d}"
-        cells = []
+        cells: list[tuple[str, str | None]] = []
         for _, column in columns:
             if column.startswith("masked:"):
                 fraction = data.masked.get(column.split(":", 1)[1], {}).get(run)
-                cells.append(f'<td class="num">{format_value(100 * fraction) if fraction is not None else ""}</td>')
+                cells.append((format_value(100 * fraction) if fraction is not None else "", None))
             else:
                 mean = means.get(column, {}).get(run)
-                text = format_value(mean[0], mean[1]) if mean else ""
-                tip = f' title="mean of {mean[2]} image(s)"' if mean else ""
-                cells.append(f'<td class="num"{tip}>{esc(text)}</td>')
-        current = ' class="current" style="font-weight:600"' if run == data.current else ""
+                cells.append((format_value(mean[0], mean[1]), f"mean of {mean[2]} image(s)") if mean else ("", None))
         rows.append(
-            f"<tr{current}><td>{link}</td><td>{esc(tag)}</td><td>{badge(status)}</td><td class='num'>{n_images}</td>"
-            f"{''.join(cells)}</tr>"
+            {
+                "run": run,
+                "name": run_dir_name(run),
+                "current": run == data.current,
+                "tag": tag,
+                "status": status,
+                "images": n_images,
+                "cells": cells,
+            }
         )
     figures = []
     for key, path in plots.items():
         title = "masked fraction" if key == "masked_fraction" else labels.get(key, key)
         me = data.series.get(key, ("",))[0]
-        caption = f"{title} ({me})" if me else title
-        figures.append(
-            f'<figure id="trend-{esc(key)}"><a href="{href(path.name)}">'
-            f'<img src="{href(path.name)}" alt="{esc(caption)}"></a><figcaption>{esc(caption)}</figcaption></figure>'
-        )
-    missing = [t.label for t in trends if t.key not in data.series]
-    note = f"<p class='detail'>no data yet for: {esc(', '.join(missing))}</p>" if missing else ""
-    head = "".join(f"<th>{esc(h)}</th>" for h, _ in columns)
-    body = (
-        f'<header class="top"><h1>DQM history (run {data.current:03d})</h1>'
-        f'<nav class="links"><a href="index.html">Run {data.current:03d}</a></nav></header><main>'
-        f'<section id="trends"><h2>Trends over {len(data.runs)} run(s)</h2>'
-        f'<div class="figures">{"".join(figures)}</div>{note}</section>'
-        f'<section id="runs"><h2>Runs</h2><div class="scroll"><table>'
-        f"<tr><th>run</th><th>tag</th><th>status</th><th>images</th>{head}</tr>"
-        f"{''.join(rows)}</table></div></section></main>"
+        figures.append((key, path.name, f"{title} ({me})" if me else title))
+    return render(
+        "history.html.j2",
+        title=f"DQM history (run {data.current:03d})",
+        current=data.current,
+        n_runs=len(data.runs),
+        figures=figures,
+        missing=[t.label for t in trends if t.key not in data.series],
+        headers=[h for h, _ in columns],
+        rows=rows,
+        interactive=interactive,
     )
-    return page(f"DQM history (run {data.current:03d})", body)
 
 
 def write_history(
@@ -396,5 +397,6 @@ def write_history(
     data = collect_history(document, store, Path(run_dir).parent, trends)
     plots = history_plots(data, cache, trends)
     path = cache.directory / "history.html"
-    write_text(path, render_history(data, plots, trends))
+    interactive = (cache.directory / "interactive.html").is_file()
+    write_text(path, render_history(data, plots, trends, interactive=interactive))
     return path, plots

@@ -4,8 +4,8 @@
 the report pages, every file they reference inside the run directory (ME plots,
 overlays, trends, PDF) and the run document into ``WEBDIR/runNNN/`` — the same layout,
 so relative links keep working — and writes ``WEBDIR/index.html`` listing all published
-runs.  Each run is staged in a hidden directory and renamed into place, so a reader sees
-the old or the new run, never a half-copied one; unchanged runs are not copied again.
+runs.  Each run is staged in a hidden directory and swapped into place (:mod:`.swap`), so a
+reader sees the old or the new run, never a half-copied one; unchanged runs are not copied again.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import contextlib
 import functools
 import json
 import logging
-import os
 import re
 import shutil
 import socket
@@ -29,9 +28,10 @@ from urllib.parse import unquote, urlsplit
 
 from waders.core.errors import ConfigError, InputFileError
 
-from .common import as_mapping, badge, esc, status_of, write_text
-from .html import page
+from .common import as_mapping, status_of, write_text
 from .pdf import pdf_name
+from .swap import replace_directory
+from .templating import render
 
 __all__ = ["PublishResult", "make_server", "publish_runs", "referenced_files", "write_web_index"]
 
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 _RUN = re.compile(r"run(\d{3,})")
 MANIFEST = ".published.json"
 #: Report pages published with their references.
-PAGES = ("index.html", "history.html")
+PAGES = ("index.html", "interactive.html", "history.html")
 
 
 @dataclass(frozen=True)
@@ -127,13 +127,7 @@ def _publish_run(run: int, run_dir: Path, target: Path) -> PublishResult:
             shutil.copy2(run_dir / rel, destination)
         (staging / MANIFEST).write_text(json.dumps(manifest) + "\n")
         staging.chmod(0o755)
-        old = None
-        if final.exists():
-            old = Path(tempfile.mkdtemp(dir=target, prefix=f".{run_dir.name}.old-"))
-            os.rename(final, old / run_dir.name)
-        os.rename(staging, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_directory(staging, final)  # one atomic swap where the system allows it
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -160,36 +154,37 @@ def write_web_index(target: Path) -> Path:
         name = f"run{run:03d}"
         status = status_of(document.get("status"))
         counts[status] = counts.get(status, 0) + 1
-        links = (
-            [f'<a href="{name}/report/history.html">history</a>']
-            if (target / name / "report" / "history.html").is_file()
-            else []
-        )
+        links = []
+        if (target / name / "report" / "interactive.html").is_file():
+            links.append(("interactive", f"{name}/report/interactive.html"))
+        if (target / name / "report" / "history.html").is_file():
+            links.append(("history", f"{name}/report/history.html"))
         if (target / name / "report" / pdf_name(run)).is_file():
-            links.append(f'<a href="{name}/report/{pdf_name(run)}">PDF</a>')
+            links.append(("PDF", f"{name}/report/{pdf_name(run)}"))
         reference = document.get("reference_run")
         rows.append(
-            f'<tr class="{status}"><td><a href="{name}/report/index.html">run {run:03d}</a></td>'
-            f"<td>{esc(document.get('tag') or '')}</td><td>{badge(status)}</td>"
-            f"<td class='num'>{len(as_mapping(document.get('images')))}</td>"
-            f"<td>{esc(reference if reference is not None else '')}</td><td>{esc(document.get('updated') or '')}</td>"
-            f"<td>{' '.join(links)}</td></tr>"
+            {
+                "run": run,
+                "name": name,
+                "status": status,
+                "tag": document.get("tag") or "",
+                "images": len(as_mapping(document.get("images"))),
+                "reference": reference if reference is not None else "",
+                "updated": document.get("updated") or "",
+                "links": links,
+            }
         )
-    summary = ", ".join(f"{counts[s]} {s}" for s in ("fail", "warn", "pass", "none") if counts.get(s))
-    latest = f'<a href="run{runs[0][0]:03d}/report/history.html">History</a>' if runs else ""
-    table = (
-        "<table><tr><th>run</th><th>tag</th><th>status</th><th>images</th><th>reference</th><th>updated</th>"
-        f"<th></th></tr>{''.join(rows)}</table>"
-        if rows
-        else "<p>No run published yet.</p>"
-    )
-    body = (
-        f'<header class="top"><h1>DQM runs</h1><dl class="meta"><div><dt>runs</dt><dd>{len(runs)}</dd></div>'
-        f"<div><dt>status</dt><dd>{esc(summary) or '&mdash;'}</dd></div></dl>"
-        f'<nav class="links">{latest}</nav></header><main><section id="runs"><h2>Runs</h2>{table}</section></main>'
+    latest = f"run{runs[0][0]:03d}" if runs else None
+    html = render(
+        "runs_index.html.j2",
+        title="DQM runs",
+        runs=rows,
+        summary=", ".join(f"{counts[s]} {s}" for s in ("fail", "warn", "pass", "none") if counts.get(s)),
+        latest=latest,
+        latest_interactive=latest is not None and (target / latest / "report" / "interactive.html").is_file(),
     )
     path = target / "index.html"
-    write_text(path, page("DQM runs", body))
+    write_text(path, html)
     return path
 
 
