@@ -92,6 +92,14 @@ def _shortcut_overrides(values: dict, extensions: tuple[str, ...], invert: bool)
     type=click.Path(path_type=Path, dir_okay=False),
     help="Conditions database for parameters set to 'conditions' (default: $WADERS_CONDITIONS).",
 )
+@click.option(
+    "--layout",
+    type=click.Choice(["waders", "pysimdamicm"]),
+    default="waders",
+    show_default=True,
+    help="Output files: waders' names and branches, or pysimdamicm's names (panaSKImg_clustersRec_*_ext*.root), "
+    "vector<vector<T>> pixel branches (needs ROOT: pip install root) and the calibrated image in the primary HDU.",
+)
 @list_processes_option("analysis")
 @click.option("--check", is_flag=True, help="Validate the configuration, print the sequence and exit.")
 @executor_options
@@ -113,6 +121,7 @@ def ana(
     ccd: int | None,
     seed: int,
     conditions_db: Path | None,
+    layout: str,
     invert: bool,
     executor: str,
     workers: int,
@@ -145,6 +154,10 @@ def ana(
         return
     paths, unmatched = expand_inputs(inputs, skip)
     require_inputs(paths, unmatched)
+    if layout == "pysimdamicm":
+        from waders.io.root.pysimdamicm import require_pyroot
+
+        require_pyroot()  # fail at once, before any file is analysed
     options = AnalysisOptions(
         output_dir=output_dir,
         save_images=save_img,
@@ -155,6 +168,7 @@ def ana(
         image=image_id,
         ccd=ccd,
         conditions=conditions_db,
+        layout=layout,
     )
     for pattern in unmatched:
         click.echo(f"error: no file matches {pattern}", err=True)

@@ -56,6 +56,7 @@ class AnalysisOptions:
     image: int | None = None
     ccd: int | None = None
     conditions: Path | None = None
+    layout: str = "waders"
 
 
 @dataclass
@@ -127,7 +128,27 @@ def _ranges(config: Config) -> dict[str, tuple[int | None, int | None]]:
     }
 
 
-def _clusters_file(path: Path, image: SkipperImage, config: Config, versions: dict[str, str], e2eV: float) -> None:
+def _extensions(image: SkipperImage) -> list[Any]:
+    """FITS extensions the amplifiers were read from (in amplifier order, without repeats)."""
+    found = [getattr(geometry, "extension", None) for geometry in image.geometry.amplifiers.values()]
+    return list(dict.fromkeys(e for e in found if e is not None)) or [0]
+
+
+def pysimdamicm_names(path: Path, image: SkipperImage) -> tuple[str, str]:
+    """pysimdamicm's output names (spec A.8, B.14): clusters ROOT file and processed FITS.
+
+    ``panaSKImg_clustersRec_<input name up to its first dot>_ext<extensions joined>.root`` and
+    ``<input name without suffix>_EXT<first extension>_waders.fits``.
+    """
+    extensions = _extensions(image)
+    first_dot = path.name.split(".", 1)[0]
+    root_name = f"panaSKImg_clustersRec_{first_dot}_ext{''.join(str(e) for e in extensions)}.root"
+    return root_name, f"{output_stem(path)}_EXT{extensions[0]}_waders.fits"
+
+
+def _clusters_file(
+    path: Path, image: SkipperImage, config: Config, versions: dict[str, str], e2eV: float, layout: str = "waders"
+) -> None:
     from waders.io.root import open_output, write_clusters_tree, write_records_tree
 
     clusters = image.results.get("ClusterFinder", {}).get("clusters")
@@ -156,6 +177,10 @@ def _clusters_file(path: Path, image: SkipperImage, config: Config, versions: di
         )
         write_records_tree(out, "info", {k: _one_entry(v) for k, v in info_columns(image).items()})
         write_records_tree(out, "process_config", process_config_columns(config, versions, e2eV))
+    if layout == "pysimdamicm":
+        from waders.io.root.pysimdamicm import convert_to_pysimdamicm
+
+        convert_to_pysimdamicm(path)
 
 
 def _one_entry(value: Any) -> Any:
@@ -201,13 +226,15 @@ def analyse_file(
         on_image(image)
     outputs: dict[str, str] = {}
     out = options.output_dir
+    legacy = options.layout == "pysimdamicm"
+    root_name, fits_name = pysimdamicm_names(path, image) if legacy else (f"{stem}_clusters.root", f"{stem}_waders.fits")
     if any(p.name == "ClusterFinder" for p in processes):
-        root_path = out / f"{stem}_clusters.root"
-        _clusters_file(root_path, image, config, versions, config.detector.e2eV)
+        root_path = out / root_name
+        _clusters_file(root_path, image, config, versions, config.detector.e2eV, options.layout)
         outputs["clusters"] = str(root_path)
     save_images = options.save_images or any(p.save_image for p in processes)
     if save_images and (config.input is None or config.input.image.save_images):
-        fits_path = write_processed(out / f"{stem}_waders.fits", image)
+        fits_path = write_processed(out / fits_name, image, layout=options.layout)
         outputs["images"] = str(fits_path)
     summary = summarise(image, config, input_path=str(path), versions=versions)
     summary["outputs"] = dict(outputs)

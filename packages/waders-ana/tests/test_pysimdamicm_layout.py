@@ -1,0 +1,137 @@
+"""``waders ana --layout pysimdamicm``: pysimdamicm's file names, vector<vector<T>> branches read by a C++ macro.
+
+Run by ``nox -s root`` (needs the PyPI ``root`` package); without ROOT only the
+one-line error is checked.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from waders.io import read_clusters, write_raw_image
+from waders.io.root.pysimdamicm import require_pyroot
+from waders.io.synthetic import cluster_deposits, make_raw_image
+
+MACRO = r"""
+// the loop of a pysimdamicm-era analysis macro
+std::vector<double> waders_pysimdamicm_sums(const char* path) {
+  TFile file(path);
+  auto* tree = static_cast<TTree*>(file.Get("clustersRec"));
+  std::vector<std::vector<int>>* x = nullptr;
+  std::vector<std::vector<int>>* y = nullptr;
+  std::vector<std::vector<double>>* e = nullptr;
+  std::vector<double>* energy = nullptr;
+  std::vector<int>* npix = nullptr;
+  int nclusters = 0;
+  tree->SetBranchAddress("pixels_x", &x);
+  tree->SetBranchAddress("pixels_y", &y);
+  tree->SetBranchAddress("pixels_E", &e);
+  tree->SetBranchAddress("Energy", &energy);
+  tree->SetBranchAddress("Npix", &npix);
+  tree->SetBranchAddress("Nclusters", &nclusters);
+  double clusters = 0, pixels = 0, sum_e = 0, sum_energy = 0, sum_xy = 0;
+  for (Long64_t i = 0; i < tree->GetEntries(); ++i) {
+    tree->GetEntry(i);
+    clusters += nclusters;
+    for (std::size_t c = 0; c < e->size(); ++c) {
+      sum_energy += energy->at(c);
+      pixels += npix->at(c);
+      for (std::size_t j = 0; j < e->at(c).size(); ++j) {
+        sum_e += e->at(c).at(j);
+        sum_xy += x->at(c).at(j) + 1000.0 * y->at(c).at(j);
+      }
+    }
+  }
+  return {clusters, pixels, sum_e, sum_energy, sum_xy};
+}
+"""
+
+
+def waders(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "waders.core", *args], capture_output=True, text=True, timeout=600)
+
+
+def _root():
+    with warnings.catch_warnings():  # the PyPI 'root' package warns that it is an alpha release
+        warnings.simplefilter("ignore")
+        try:
+            import ROOT  # type: ignore[import-not-found]
+        except ImportError:
+            return None
+    return ROOT
+
+
+@pytest.fixture(scope="module")
+def raw_file(tmp_path_factory):
+    rng = np.random.default_rng(11)
+    deposits, _ = cluster_deposits(rng, [(40.3, 60.7), (120.2, 150.4)], [900, 2500], [0.9, 1.4])
+    image, _ = make_raw_image(
+        amplifiers=("L",), nrows=200, ncols=250, prescan=8, overscan=40, nskips=16, noise=10.0, gain=10.0,
+        dark_current=0.05, deposits=deposits, seed=4,
+    )  # fmt: skip
+    path = tmp_path_factory.mktemp("data") / "skp_run3_img21.fits"
+    write_raw_image(path, image)
+    return path
+
+
+@pytest.mark.skipif(_root() is not None, reason="ROOT is installed")
+def test_without_root_the_pysimdamicm_layout_is_a_one_line_error(raw_file, tmp_path):
+    result = waders("ana", "-o", str(tmp_path), "--layout", "pysimdamicm", str(raw_file))
+    assert result.returncode == 2
+    assert "pip install root" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+@pytest.mark.root
+def test_a_pysimdamicm_macro_reads_the_same_numbers(raw_file, tmp_path):
+    root = _root()
+    if root is None:
+        pytest.skip("needs ROOT (nox -s root)")
+    default, legacy = tmp_path / "default", tmp_path / "legacy"
+    for out, layout in ((default, "waders"), (legacy, "pysimdamicm")):
+        result = waders("ana", "-o", str(out), "--save-img", "--layout", layout, str(raw_file))
+        assert result.returncode == 0, result.stderr
+    root_file = legacy / "panaSKImg_clustersRec_skp_run3_img21_ext0.root"  # spec A.8 / B.14.2
+    assert sorted(p.name for p in legacy.glob("*.root")) == [root_file.name]
+    (entry,) = read_clusters(default / "skp_run3_img21_clusters.root").tolist()
+    clusters = entry["clusters"]
+    assert len(clusters) >= 2  # the two clouds, plus dark-current electrons
+
+    tfile = root.TFile.Open(str(root_file))
+    tree = tfile.Get("clustersRec")
+    assert tree.GetBranch("pixels_x").GetClassName() == "vector<vector<int> >"
+    assert tree.GetBranch("pixels_E").GetClassName() == "vector<vector<double> >"
+    assert tree.GetBranch("Energy").GetClassName() == "vector<double>"
+    assert tfile.Get("info").GetEntries() == 1 and tfile.Get("process_config").GetEntries() == 1
+    tfile.Close()
+    require_pyroot()  # reading vector<vector<int>> needs its dictionary, as with pysimdamicm's own files
+    if not hasattr(root, "waders_pysimdamicm_sums"):
+        root.gInterpreter.Declare(MACRO)
+    sums = list(root.waders_pysimdamicm_sums(str(root_file)))
+    pixels = [p for c in clusters for p in c["pixels"]]
+    expected = [
+        len(clusters),
+        sum(c["Npix"] for c in clusters),
+        sum(p["pixels_E"] for p in pixels),
+        sum(c["Energy"] for c in clusters),
+        sum(p["pixels_x"] + 1000.0 * p["pixels_y"] for p in pixels),
+    ]
+    assert sums == pytest.approx(expected, rel=1e-12)
+
+    # processed FITS as pysimdamicm wrote it: the calibrated image in the primary HDU, NDCMS = 1
+    with fits.open(legacy / "skp_run3_img21_EXT0_waders.fits") as hdul, fits.open(
+        default / "skp_run3_img21_waders.fits"
+    ) as reference:
+        assert hdul[0].header["NDCMS"] == 1
+        assert hdul[0].header["EXTNAME"] == "CALIBRATED"
+        np.testing.assert_array_equal(hdul[0].data, reference["CALIBRATED"].data)
+        assert "CALIBRATED" not in [h.name for h in hdul[1:]]
+        assert reference[0].header["NDCMS"] != 1 or reference[0].data is None
+
