@@ -126,12 +126,12 @@ def test_a_pysimdamicm_macro_reads_the_same_numbers(raw_file, tmp_path):
     assert sums == pytest.approx(expected, rel=1e-12)
 
     # processed FITS as pysimdamicm wrote it: the calibrated image in the primary HDU, NDCMS = 1
-    with fits.open(legacy / "skp_run3_img21_EXT0_waders.fits") as hdul, fits.open(
-        default / "skp_run3_img21_waders.fits"
-    ) as reference:
+    with (
+        fits.open(legacy / "skp_run3_img21_EXT0_waders.fits") as hdul,
+        fits.open(default / "skp_run3_img21_waders.fits") as reference,
+    ):
         assert hdul[0].header["NDCMS"] == 1
         assert hdul[0].header["EXTNAME"] == "CALIBRATED"
         np.testing.assert_array_equal(hdul[0].data, reference["CALIBRATED"].data)
         assert "CALIBRATED" not in [h.name for h in hdul[1:]]
         assert reference[0].header["NDCMS"] != 1 or reference[0].data is None
-

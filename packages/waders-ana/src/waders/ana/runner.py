@@ -135,7 +135,7 @@ def _extensions(image: SkipperImage) -> list[Any]:
 
 
 def pysimdamicm_names(path: Path, image: SkipperImage) -> tuple[str, str]:
-    """pysimdamicm's output names (spec A.8, B.14): clusters ROOT file and processed FITS.
+    """Output names of pysimdamicm (spec A.8, B.14): clusters ROOT file and processed FITS.
 
     ``panaSKImg_clustersRec_<input name up to its first dot>_ext<extensions joined>.root`` and
     ``<input name without suffix>_EXT<first extension>_waders.fits``.
@@ -227,7 +227,9 @@ def analyse_file(
     outputs: dict[str, str] = {}
     out = options.output_dir
     legacy = options.layout == "pysimdamicm"
-    root_name, fits_name = pysimdamicm_names(path, image) if legacy else (f"{stem}_clusters.root", f"{stem}_waders.fits")
+    root_name, fits_name = (
+        pysimdamicm_names(path, image) if legacy else (f"{stem}_clusters.root", f"{stem}_waders.fits")
+    )
     if any(p.name == "ClusterFinder" for p in processes):
         root_path = out / root_name
         _clusters_file(root_path, image, config, versions, config.detector.e2eV, options.layout)

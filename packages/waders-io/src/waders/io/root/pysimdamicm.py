@@ -123,7 +123,9 @@ class Filler {
   explicit Filler(TTree* tree) : fTree(tree) {}
   void Int(const char* n, std::uintptr_t a) { fColumns.emplace_back(new Scalar<Int_t>(fTree, n, a, "I")); }
   void Double(const char* n, std::uintptr_t a) { fColumns.emplace_back(new Scalar<Double_t>(fTree, n, a, "D")); }
-  void VInt(const char* n, std::uintptr_t a, std::uintptr_t o) { fColumns.emplace_back(new Vector<int>(fTree, n, a, o)); }
+  void VInt(const char* n, std::uintptr_t a, std::uintptr_t o) {
+    fColumns.emplace_back(new Vector<int>(fTree, n, a, o));
+  }
   void VDouble(const char* n, std::uintptr_t a, std::uintptr_t o) {
     fColumns.emplace_back(new Vector<double>(fTree, n, a, o));
   }
@@ -307,7 +309,7 @@ def _trees(source: Path) -> list[tuple[str, str, str | None]]:
                 continue
             tree = file[name]
             counters = {counter_of(branch) for branch in tree.branches}
-            counter = next((c for c in _CLUSTER_COUNTERS if c in counters and c in tree.keys()), None)
+            counter = next((c for c in _CLUSTER_COUNTERS if c in counters and c in tree), None)
             found.append((name, str(tree.title), counter))
     return found
 
