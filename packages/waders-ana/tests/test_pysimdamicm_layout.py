@@ -135,3 +135,17 @@ def test_a_pysimdamicm_macro_reads_the_same_numbers(raw_file, tmp_path):
         np.testing.assert_array_equal(hdul[0].data, reference["CALIBRATED"].data)
         assert "CALIBRATED" not in [h.name for h in hdul[1:]]
         assert reference[0].header["NDCMS"] != 1 or reference[0].data is None
+
+
+def test_seed_nsig_pixels_are_pixel_energies_in_units_of_the_known_noise(raw_file, tmp_path):
+    result = waders("ana", "-o", str(tmp_path), str(raw_file))
+    assert result.returncode == 0, result.stderr
+    (entry,) = read_clusters(tmp_path / "skp_run3_img21_clusters.root").tolist()
+    sigma_ev = 10.0 / np.sqrt(16) / 10.0 * 3.74  # 10 ADU per skip, 16 skips, 10 ADU/e-: 0.25 e- = 0.935 eV
+    for cluster in entry["clusters"]:
+        # the fitted noise of about 40000 pixels is within a few per cent of the generated one
+        assert cluster["sigma_seed_eV"] == pytest.approx(sigma_ev, rel=0.05)
+        nsig = [p["seed_nsig_pixels"] for p in cluster["pixels"]]
+        energies = [p["pixels_E"] * 1000.0 / cluster["sigma_seed_eV"] for p in cluster["pixels"]]
+        assert nsig == pytest.approx(energies, rel=1e-12)
+        assert max(nsig) == pytest.approx(cluster["seed_nsig_max"], rel=1e-12)

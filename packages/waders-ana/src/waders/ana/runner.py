@@ -155,7 +155,7 @@ def _clusters_file(
     if clusters is None:
         clusters = ak.Array([])
     fields = list(clusters.fields) if len(clusters.fields) else []
-    pixel_fields = [f for f in fields if f.startswith("pixels_")]
+    pixel_fields = [f for f in fields if f.startswith("pixels_") or f == "seed_nsig_pixels"]
     # per-cluster lists (EvalCTIProcess's vcti_pix, vcti_rate, ...) are grouped by their prefix
     list_fields = [f for f in fields if f not in pixel_fields and clusters[f].ndim == 2]
     scalar_fields = [f for f in fields if f not in pixel_fields and f not in list_fields]

@@ -20,8 +20,7 @@ to both methods; the closest cluster never excludes a cluster because it shares 
 ``PosX`` or ``PosY`` value; ``readout_start`` is the readout start (pysimdamicm stored the
 exposure start there, which is now ``exposure_start``); the fitted projections
 (``get_fitted_STD``: ``fSTD_X``, ``fPosX``, ``projectionX``...) are not computed,
-``wSTD_X``/``wSTD_Y`` being the energy-weighted spreads; ``seed_nsig_pixels`` is not
-stored (it is ``pixels_E / (sigma_seed_eV / 1000)``).
+``wSTD_X``/``wSTD_Y`` being the energy-weighted spreads.
 """
 
 from __future__ import annotations
@@ -48,7 +47,9 @@ from .threshold import Threshold, ThresholdKind, resolve_threshold
 __all__ = ["ClusterFinder", "find_clusters"]
 
 #: Products whose pixel values are copied into the clusters: suffix -> name relative to the image chain.
-_STAGES = (("AVG", ""), ("PS", "_pedestal_subtracted"))
+#: Raw-stage pixel values stored per cluster (``pixels_E_<stage>``, ``Energy_<stage>``, ADU) when the product exists;
+#: ECTS is the column-transient-corrected image of ColumnTransientProcess (``..._correct_cols``).
+_STAGES = (("AVG", ""), ("PS", "_pedestal_subtracted"), ("ECTS", "_pedestal_subtracted_correct_cols"))
 
 
 @dataclass
@@ -266,6 +267,7 @@ def _describe_clusters(parts: list[_AmplifierClusters], image: SkipperImage, e2e
         "pixels_y": y,
         "pixels_z": np.full(x.size, -1.0),
         "pixels_E": energy,
+        "seed_nsig_pixels": energy / sigma_kev[groups.index],
     }
     stages = set.intersection(*(set(p.stages) for p in parts)) if parts else set()
     for stage, _ in _STAGES:
