@@ -100,6 +100,12 @@ def _shortcut_overrides(values: dict, extensions: tuple[str, ...], invert: bool)
     help="Output files: waders' names and branches, or pysimdamicm's names (panaSKImg_clustersRec_*_ext*.root), "
     "vector<vector<T>> pixel branches (needs ROOT: pip install root) and the calibrated image in the primary HDU.",
 )
+@click.option(
+    "--mct",
+    is_flag=True,
+    help="Match the clusters to the Monte-Carlo truth of simulated/pasted images (MonteCarloTruth, MCT_ID HDUs): "
+    "*_MCT branches (pysimdamicm's --MCT).",
+)
 @list_processes_option("analysis")
 @click.option("--check", is_flag=True, help="Validate the configuration, print the sequence and exit.")
 @executor_options
@@ -122,6 +128,7 @@ def ana(
     seed: int,
     conditions_db: Path | None,
     layout: str,
+    mct: bool,
     invert: bool,
     executor: str,
     workers: int,
@@ -169,6 +176,7 @@ def ana(
         ccd=ccd,
         conditions=conditions_db,
         layout=layout,
+        mct=mct,
     )
     for pattern in unmatched:
         click.echo(f"error: no file matches {pattern}", err=True)

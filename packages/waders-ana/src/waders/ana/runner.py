@@ -57,6 +57,7 @@ class AnalysisOptions:
     ccd: int | None = None
     conditions: Path | None = None
     layout: str = "waders"
+    mct: bool = False
 
 
 @dataclass
@@ -208,6 +209,11 @@ def analyse_file(
         For bad input (the caller reports it and goes on with the next file).
     """
     versions = versions or waders_versions()
+    truth = None
+    if options.mct:
+        from .clusters.truth import read_truth
+
+        truth = read_truth(path)
     image = read_image(path, config.input)
     stem = output_stem(path)
     image.meta["stem"] = stem
@@ -222,6 +228,11 @@ def analyse_file(
         options={"plot_format": options.plot_format, "conditions": options.conditions},
     )
     Pipeline(processes).run(image, context)
+    found = image.results.get("ClusterFinder", {})
+    if truth is not None and found.get("clusters") is not None:
+        from .clusters.truth import match_truth
+
+        found["clusters"] = match_truth(found["clusters"], *truth)
     if on_image is not None:
         on_image(image)
     outputs: dict[str, str] = {}
