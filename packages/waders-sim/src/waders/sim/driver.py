@@ -110,6 +110,30 @@ def _validate_hits(data: SimEvents) -> None:
     data.kill(empty, "events without hits in the CCD")
 
 
+#: Optional pixelizedEvent branches (``pixels_<name>``) from the pixel fields of the pixelization / pasting.
+_PIXELIZED_OPTIONAL = (
+    ("sigma_xy", "sigma_xy"),
+    ("neutron", "neutron"),
+    ("gamma", "gamma"),
+    ("silicon", "silicon"),
+    ("alpha", "alpha"),
+    ("ion", "ion"),
+    ("electron", "electron"),
+)
+
+
+def _pasted(pix: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """rnd_rows, rnd_cols (0-based file coordinates, -1: not pasted) and rnd_Edep (keV) of pasted pixels."""
+    if "paste_row" not in pix:
+        return {}
+    pasted = pix["paste_row"] >= 0
+    return {
+        "rnd_rows": pix["paste_row"].astype(np.int32),
+        "rnd_cols": pix["paste_col"].astype(np.int32),
+        "rnd_Edep": np.where(pasted, pix["edep"] / 1000.0, 0.0),
+    }
+
+
 def _pixelized_entries(data: SimEvents) -> tuple[np.ndarray, ak.Array, ak.Array] | None:
     """pixelizedEvent: per event, one collection per CCD with its pixel lists (0-based pixels, keV)."""
     pixels = data.pixels
@@ -135,6 +159,8 @@ def _pixelized_entries(data: SimEvents) -> tuple[np.ndarray, ak.Array, ak.Array]
                 "pixels_N_carried_charges": pix["charge"].astype(np.int32),
                 "pixels_time": pix["time"],
                 "pixels_pdg": pix["pdg"].astype(np.int32),
+                **{f"pixels_{name}": pix[key].astype(np.float64) for name, key in _PIXELIZED_OPTIONAL if key in pix},
+                **_pasted(pix),
             },
             depth_limit=1,
         ),
@@ -168,6 +194,8 @@ def _process_config(config: Config, seed: int) -> dict[str, Any]:
                 columns[f"{process.name}_{key}"] = value
     detector = config.detector
     columns.update(e2eV=detector.e2eV, img_exp_time=detector.img_exp_time, ccd_thickness=detector.ccd_thickness)
+    if detector.ADC2eV is not None:  # eV per ADU and electrons per ADU, as pysimdamicm stored them
+        columns.update(ADC2eV=float(detector.ADC2eV), ADC2e=float(detector.ADC2eV) / detector.e2eV)
     return columns
 
 

@@ -176,6 +176,12 @@ class ClusterFinder(SimProcess):
             "pixels_charge": pix["charge"].astype(np.int32),
             "primary_part": pix["pdg"].astype(np.int32),
         }
+        if "std_time" in pix:
+            per_pixel["pixels_std_time"] = pix["std_time"].astype(np.float64)
+        # image window of every pixel (pysimdamicm's time_img_pixel), and its mean per cluster
+        img_time = np.floor(np.maximum(time, 0.0) / data.detector.img_exp_time).astype(np.int32)
+        per_pixel["pixels_img_time"] = img_time
+        scalars["img_time"] = groups.mean(img_time.astype(np.float64)) if n else np.zeros(0)
         for flag in _FLAGS:
             if flag in pix:
                 per_pixel[f"{flag}_in_pixel"] = pix[flag].astype(np.int32)
