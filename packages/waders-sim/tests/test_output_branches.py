@@ -61,3 +61,47 @@ def test_pixel_times_image_windows_and_flags(tmp_path):
     assert process["ADC2eV"] == 0.75
     assert process["ADC2e"] == pytest.approx(0.75 / E2EV)
     assert process["img_exp_time"] == IMG_EXP_TIME
+
+
+def test_pasted_pixels_carry_their_placement_in_pixelized_event(tmp_path):
+    from astropy.io import fits
+
+    from waders.core.detector import Detector
+    from waders.core.pipeline import RunContext
+    from waders.sim.driver import _pixelized_entries
+    from waders.sim.events import SimEvents
+    from waders.sim.paste import PasteClusterProcess
+    from waders.sim.random import CounterRNG
+
+    blanks = tmp_path / "blanks"
+    blanks.mkdir()
+    fits.PrimaryHDU(np.random.default_rng(1).normal(0.0, 2.0, (100, 150))).writeto(blanks / "blank_0.fits")
+    hits = {k: np.zeros(2) for k in ("x", "y", "z", "time", "edep")}
+    hits |= {"ccd": np.ones(2, dtype=np.int32), "pdg": np.full(2, 11, dtype=np.int32)}
+    det = Detector(ccd_shape=[1000, 4000], e2eV=E2EV, ADC2eV=0.72)
+    data = SimEvents(HitCollection.from_arrays(np.arange(2), np.ones(2, dtype=np.int64), hits), CounterRNG(4), det)
+    edep = np.array([100.0, 250.0, 80.0, 400.0, 120.0])
+    data.set_pixels(
+        {
+            "event": np.array([0, 0, 0, 1, 1]), "ccd": np.ones(5, dtype=np.int32),
+            "row": np.array([500, 501, 501, 700, 700], dtype=np.int32),
+            "col": np.array([1000, 1000, 1001, 20, 21], dtype=np.int32),
+            "edep": edep, "charge": np.rint(edep / E2EV).astype(np.int32), "z": np.full(5, 0.1),
+            "time": np.zeros(5), "pdg": np.full(5, 11, dtype=np.int32),
+        }
+    )  # fmt: skip
+    process = PasteClusterProcess(blank_outdir=str(tmp_path / "out"), blank_dir=str(blanks / "*.fits"), calibration=2.0)
+    process.run(data, RunContext(seed=4, detector=det, output_dir=tmp_path))
+    (written,) = process.finish(RunContext(seed=4, detector=det, output_dir=tmp_path))["images"]
+    truth = json.loads((tmp_path / "out" / f"{written.rsplit('/', 1)[-1][:-5]}.truth.json").read_text())
+    _, _, pixel_lists = _pixelized_entries(data)
+    for entry, paste in zip(pixel_lists.tolist(), truth["pastes"], strict=True):
+        (pixels,) = entry
+        rows = np.array([p["rnd_rows"] for p in pixels])
+        cols = np.array([p["rnd_cols"] for p in pixels])
+        energy = np.array([p["rnd_Edep"] for p in pixels])
+        assert energy.sum() == pytest.approx(paste["energy_eV"] / 1000.0)
+        # the pasted pixels keep the event's shape: offsets relative to the event's own pixels are constant
+        assert len(set(rows - np.array([p["pixels_y"] for p in pixels]))) == 1
+        assert len(set(cols - np.array([p["pixels_x"] for p in pixels]))) == 1
+        assert np.average(rows + 1, weights=energy) == pytest.approx(paste["row"], abs=1e-9)
