@@ -105,3 +105,44 @@ def test_pasted_pixels_carry_their_placement_in_pixelized_event(tmp_path):
         assert len(set(rows - np.array([p["pixels_y"] for p in pixels]))) == 1
         assert len(set(cols - np.array([p["pixels_x"] for p in pixels]))) == 1
         assert np.average(rows + 1, weights=energy) == pytest.approx(paste["row"], abs=1e-9)
+
+
+def test_primary_particles_are_copied_to_every_cluster_and_collection(tmp_path):
+    """Event 0: one primary; event 1: two primaries; each event makes one cluster (spec C.14 pp_*)."""
+    import awkward as ak
+
+    hits = {
+        "x": np.array([10.5, 60.5]) * PITCH, "y": np.array([5.5, 30.5]) * PITCH, "z": np.full(2, 0.2),
+        "time": np.zeros(2), "edep": np.full(2, 5000.0), "ccd": np.ones(2, dtype=np.int32),
+        "pdg": np.full(2, 11, dtype=np.int32),
+    }  # fmt: skip
+    primaries = {
+        "EventID": np.array([0, 1]),
+        "posx": ak.Array([[1.5], [2.5, -3.0]]), "posy": ak.Array([[0.1], [0.2, 0.3]]),
+        "posz": ak.Array([[0.4], [0.5, 0.6]]), "momx": ak.Array([[1.0], [0.0, 0.6]]),
+        "momy": ak.Array([[0.0], [1.0, 0.8]]), "momz": ak.Array([[0.0], [0.0, 0.0]]),
+        "energy": ak.Array([[5.0], [2.0, 3.0]]),
+    }  # fmt: skip
+    g4 = tmp_path / "g4.root"
+    write_geant4(g4, HitCollection.from_arrays(np.arange(2), np.array([1, 1]), hits), primaries=primaries)
+    config = {
+        "detector_response": {"PixelizeSignal": {"active": 1}},
+        "reconstruction": {"ClusterFinder": {"method": 1, "max_nearest_neighbor": 2, "active": 1}},
+        "CF": {"ccd_shape": [100, 100], "e2eV": E2EV},
+    }
+    path = tmp_path / "sim.json"
+    path.write_text(json.dumps(config))
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "waders.core", "sim", str(path), "--g4file", str(g4), "-o", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    output = out / "waders_sim_g4.root"
+    for tree, counter in (("clustersRec", "Nclusters"), ("pixelizedEvent", "Ncollections")):
+        entries = read_clusters(output, tree, count_branch=counter).tolist()
+        assert [e["event"] for e in entries] == [0, 1]
+        for entry, k in zip(entries, (0, 1), strict=True):
+            (cluster,) = entry["clusters"]
+            for name in ("posx", "momy", "energy"):
+                assert [p[f"pp_{name}"] for p in cluster["pp"]] == primaries[name][k].tolist(), (tree, name)

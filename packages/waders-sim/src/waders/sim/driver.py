@@ -122,6 +122,26 @@ _PIXELIZED_OPTIONAL = (
 )
 
 
+def _primaries(data: SimEvents, events: ak.Array) -> dict[str, ak.Array] | None:
+    """``pp_*`` lists (Geant4 EventOut primaries of the event) for every cluster of ``events`` (entries * var).
+
+    Returns ``{"pp": entries * var * var * {pp_posx, ...}}`` (the group of ``lists=``), or None without EventOut.
+    """
+    primaries = data.hits.primaries
+    if primaries is None or not primaries.fields:
+        return None
+    flat = ak.to_numpy(ak.flatten(events)).astype(np.int64)
+    ids = data.event_ids
+    order = np.argsort(ids, kind="stable")
+    index = order[np.searchsorted(ids[order], flat)]
+    selected = primaries[index]
+    names = [name for name in selected.fields if selected[name].ndim == 2]  # per-primary arrays, not event_id
+    if not names:
+        return None
+    fields = {f"pp_{name}": ak.values_astype(selected[name], np.float64) for name in names}
+    return {"pp": ak.unflatten(ak.zip(fields, depth_limit=2), ak.num(events))}
+
+
 def _pasted(pix: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """rnd_rows, rnd_cols (0-based file coordinates, -1: not pasted) and rnd_Edep (keV) of pasted pixels."""
     if "paste_row" not in pix:
@@ -267,13 +287,14 @@ def simulate_file(
             entries = _pixelized_entries(data)
             if entries is not None:
                 ids, collections, pixel_lists = entries
-                pixelized.extend(ids.astype(np.int32), collections, pixel_lists)
+                per_collection_event = ak.broadcast_arrays(ids, collections["ccd"])[0]
+                pixelized.extend(ids.astype(np.int32), collections, pixel_lists, _primaries(data, per_collection_event))
             for writer, clusters in ((rec, data.clusters), (true, data.true_clusters)):
                 if clusters is None or len(clusters) == 0:
                     continue
                 ids, per_event = clusters_by_event(clusters)
                 scalars, pixels = _split_pixels(per_event)
-                writer.extend(ids.astype(np.int32), scalars, pixels)
+                writer.extend(ids.astype(np.int32), scalars, pixels, _primaries(data, per_event["event"]))
             if data.clusters is not None:
                 result.clusters += len(data.clusters)
             if progress is not None:
