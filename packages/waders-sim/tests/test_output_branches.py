@@ -146,3 +146,33 @@ def test_primary_particles_are_copied_to_every_cluster_and_collection(tmp_path):
             (cluster,) = entry["clusters"]
             for name in ("posx", "momy", "energy"):
                 assert [p[f"pp_{name}"] for p in cluster["pp"]] == primaries[name][k].tolist(), (tree, name)
+
+
+def test_geant4_config_describes_the_source_volume(tmp_path):
+    hits = {
+        "x": np.array([10.5]) * PITCH, "y": np.array([5.5]) * PITCH, "z": np.full(1, 0.2), "time": np.zeros(1),
+        "edep": np.full(1, 5000.0), "ccd": np.ones(1, dtype=np.int32), "pdg": np.full(1, 11, dtype=np.int32),
+    }  # fmt: skip
+    run_info = {
+        "NEvts": 1, "NCCD": 4, "Seed": 9, "primaryParticle": "ion", "primaryIon": "Pb210",
+        "simulatedVolume": "Bolt", "concatedVolumeNames": "CCDSensor_PV;Bolt_0;Bolt_1;BoltHead",
+        "volumeDensity": [2.33, 8.0, 8.0, 7.0], "volumeMass": [0.01, 0.2, 0.3, 0.5],
+        "volumeVolume": [4.3, 25.0, 37.5, 71.4], "volumeSurface": [20.0, 30.0, 40.0, 50.0],
+    }  # fmt: skip
+    g4 = tmp_path / "g4.root"
+    write_geant4(g4, HitCollection.from_arrays(np.arange(1), np.array([1]), hits), run_info=run_info)
+    config = {"detector_response": {"PixelizeSignal": {"active": 1}}, "CF": {"ccd_shape": [100, 100]}}
+    path = tmp_path / "sim.json"
+    path.write_text(json.dumps(config))
+    result = subprocess.run(
+        [sys.executable, "-m", "waders.core", "sim", str(path), "--g4file", str(g4), "-o", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (g4config,) = read_records(tmp_path / "out" / "waders_sim_g4.root", "geant4_config").tolist()
+    assert g4config["NCCDs"] == 4 and g4config["pp_gps"] == "ion" and g4config["pp_ion"] == "Pb210"
+    assert g4config["pp_vol_n"] == 2 and g4config["pp_vol_pvnames"] == "Bolt_0;Bolt_1"  # not BoltHead
+    assert g4config["pp_vol_mass"] == pytest.approx(0.5)
+    assert g4config["pp_vol_volume"] == pytest.approx(62.5)
+    assert g4config["pp_vol_surface"] == pytest.approx(70.0)
+    assert g4config["pp_vol_density"] == pytest.approx(8.0)
