@@ -176,3 +176,32 @@ def test_geant4_config_describes_the_source_volume(tmp_path):
     assert g4config["pp_vol_volume"] == pytest.approx(62.5)
     assert g4config["pp_vol_surface"] == pytest.approx(70.0)
     assert g4config["pp_vol_density"] == pytest.approx(8.0)
+
+
+def test_saturated_pixels_keep_their_true_energy(tmp_path):
+    """5 keV and 0.5 keV in two neighbouring pixels; saturation at 1000 ADU x 0.72 eV/ADU = 720 eV."""
+    hits = {
+        "x": np.array([10.5, 11.5]) * PITCH, "y": np.array([5.5, 5.5]) * PITCH, "z": np.full(2, 0.2),
+        "time": np.zeros(2), "edep": np.array([5000.0, 500.0]), "ccd": np.ones(2, dtype=np.int32),
+        "pdg": np.full(2, 11, dtype=np.int32),
+    }  # fmt: skip
+    g4 = tmp_path / "g4.root"
+    write_geant4(g4, HitCollection.from_arrays(np.arange(1), np.array([2]), hits))
+    config = {
+        "detector_response": {"PixelizeSignal": {"active": 1}, "PixelSaturation": {"active": 1, "saturation": 1000}},
+        "reconstruction": {"ClusterFinder": {"method": 1, "max_nearest_neighbor": 2, "active": 1}},
+        "CF": {"ccd_shape": [100, 100], "e2eV": E2EV, "ADC2eV": 0.72},
+    }
+    path = tmp_path / "sim.json"
+    path.write_text(json.dumps(config))
+    result = subprocess.run(
+        [sys.executable, "-m", "waders.core", "sim", str(path), "--g4file", str(g4), "-o", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    ((cluster,),) = (e["clusters"] for e in read_clusters(tmp_path / "out" / "waders_sim_g4.root").tolist())
+    assert cluster["Npix_sat"] == 1 and cluster["Npix_MCT"] == 2
+    assert [p["pixels_saturated"] for p in cluster["pixels"]] == [1, 0]
+    assert [p["pixels_E"] for p in cluster["pixels"]] == pytest.approx([0.72, 0.5])
+    assert [p["pixels_E_MCT"] for p in cluster["pixels"]] == pytest.approx([5.0, 0.5])
+    assert cluster["Energy_MCT"] == pytest.approx(5.5)
