@@ -103,3 +103,61 @@ def test_mct_without_truth_hdus_is_a_one_line_error(tmp_path):
     assert result.returncode == 2
     assert "no MonteCarloTruth and no MCT_ID HDU for --mct" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_images_pasted_by_waders_sim_match_their_truth_table(tmp_path):
+    """End to end: waders sim pastes 12 diffused events into a generated blank; waders ana --mct finds each one."""
+    pytest.importorskip("waders.sim", reason="needs waders-sim to make the pasted image")
+    from waders.core.hits import HitCollection
+    from waders.io.root import write_geant4
+
+    blanks = tmp_path / "blanks"
+    blank, _ = make_raw_image(
+        amplifiers=("L",), nrows=300, ncols=400, prescan=8, overscan=40, nskips=16, noise=10.0, gain=10.0,
+        dark_current=0.02, seed=5,
+    )  # fmt: skip
+    write_raw_image(blanks / "blank_run1_img1.fits", blank)
+    rng = np.random.default_rng(2)
+    n = 12
+    hits = {
+        "x": rng.uniform(0.3, 4.0, n), "y": rng.uniform(0.3, 3.0, n), "z": rng.uniform(0.1, 0.6, n),
+        "time": np.zeros(n), "edep": rng.uniform(3000.0, 20000.0, n), "ccd": np.ones(n, dtype=np.int32),
+        "pdg": np.full(n, 11, dtype=np.int32),
+    }  # fmt: skip
+    g4 = tmp_path / "g4.root"
+    write_geant4(g4, HitCollection.from_arrays(np.arange(n), np.ones(n, dtype=np.int64), hits), run_info={"NEvts": n})
+    pasted = tmp_path / "pasted"
+    paste = {
+        "active": 1, "blank_outdir": str(pasted), "blank_dir": str(blanks / "*.fits"), "clusters_per_blank": n,
+        "calibration": 10.0, "row_cls_dist_fx": "uniform",
+    }  # fmt: skip
+    config = {
+        "detector_response": {
+            "Diffusion": {"active": 1},
+            "PixelizeSignal": {"active": 1},
+            "PasteClusterProcess": paste,
+        },
+        "CF": {"ccd_shape": [300, 400], "e2eV": E2EV},
+    }
+    (tmp_path / "paste.json").write_text(json.dumps(config))
+    result = waders("sim", str(tmp_path / "paste.json"), "--g4file", str(g4), "-o", str(tmp_path / "sim"))
+    assert result.returncode == 0, result.stderr
+    (image,) = pasted.glob("*.fits")
+    truth = json.loads(image.with_name(f"{image.stem}.truth.json").read_text())["pastes"]
+    result = waders("ana", "-o", str(tmp_path / "ana"), "--mct", str(image))
+    assert result.returncode == 0, result.stderr
+    (entry,) = read_clusters(tmp_path / "ana" / f"{image.stem}_clusters.root").tolist()
+    summary = json.loads((tmp_path / "ana" / f"{image.stem}.summary.json").read_text())
+    assert list(summary["amplifiers"]) == ["L"]  # the four truth HDUs are not amplifiers
+    found = {c["MCT_id"]: c for c in entry["clusters"] if c["MCT_id"] > 0 and c["Energy_MCT"] > 1.0}
+    assert sorted(found) == [p["paste_id"] for p in truth]  # matched fraction 12/12
+    for paste_truth in truth:
+        cluster = found[paste_truth["paste_id"]]
+        true_kev = paste_truth["energy_eV"] / 1000.0
+        # all pasted electrons but isolated 1 e- tail pixels are above the 4-sigma (1 e-) cut
+        assert true_kev * 0.98 <= cluster["Energy_MCT"] <= true_kev * (1 + 1e-9)
+        npix = len(cluster["pixels"])
+        allowed = (0.02 * npix + 5 * SIGMA_E * np.sqrt(npix) + 0.5) * E2EV / 1000.0  # + the gain fit's 0.5 %
+        assert abs(cluster["Energy"] - cluster["Energy_MCT"]) < allowed + 0.005 * true_kev
+        assert cluster["PosX"] == pytest.approx(paste_truth["col"], abs=0.1)  # both 1-based file coordinates
+        assert cluster["PosY"] == pytest.approx(paste_truth["row"], abs=0.1)
