@@ -149,3 +149,27 @@ def test_seed_nsig_pixels_are_pixel_energies_in_units_of_the_known_noise(raw_fil
         energies = [p["pixels_E"] * 1000.0 / cluster["sigma_seed_eV"] for p in cluster["pixels"]]
         assert nsig == pytest.approx(energies, rel=1e-12)
         assert max(nsig) == pytest.approx(cluster["seed_nsig_max"], rel=1e-12)
+
+
+def test_oroot_writes_one_file_with_one_entry_per_image(raw_file, tmp_path):
+    second = tmp_path / "skp_run3_img22.fits"
+    image, _ = make_raw_image(amplifiers=("L",), nrows=200, ncols=250, prescan=8, overscan=40, nskips=16,
+                              noise=10.0, gain=10.0, dark_current=0.05, seed=9)  # fmt: skip
+    write_raw_image(second, image)
+    out = tmp_path / "out"
+    result = waders("ana", "-o", str(out), "--oroot", "all.root", "--run", "3", str(raw_file), str(second))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.glob("*.root")) == ["all.root"]
+    assert not (out / ".waders-oroot-parts").exists()
+    data = read_clusters(out / "all.root")
+    assert len(data) == 2 and data["RUNID"].tolist() == [3, 3]
+    # the entries are the images' own clusters: the same as analysing each image alone
+    for entry, path in zip(data.tolist(), (raw_file, second), strict=True):
+        alone = tmp_path / path.stem
+        assert waders("ana", "-o", str(alone), "--run", "3", str(path)).returncode == 0
+        (single,) = read_clusters(alone / f"{path.stem}_clusters.root").tolist()
+        assert [c["Energy"] for c in entry["clusters"]] == [c["Energy"] for c in single["clusters"]]
+    from waders.io.root import read_records
+
+    assert len(read_records(out / "all.root", "info")) == 2
+    assert len(read_records(out / "all.root", "process_config")) == 1

@@ -101,6 +101,11 @@ def _shortcut_overrides(values: dict, extensions: tuple[str, ...], invert: bool)
     "vector<vector<T>> pixel branches (needs ROOT: pip install root) and the calibrated image in the primary HDU.",
 )
 @click.option(
+    "--oroot",
+    metavar="NAME.root",
+    help="One clusters ROOT file <output>/NAME.root for all inputs, one entry per image (pysimdamicm's --oroot).",
+)
+@click.option(
     "--mct",
     is_flag=True,
     help="Match the clusters to the Monte-Carlo truth of simulated/pasted images (MonteCarloTruth, MCT_ID HDUs): "
@@ -129,6 +134,7 @@ def ana(
     conditions_db: Path | None,
     layout: str,
     mct: bool,
+    oroot: str | None,
     invert: bool,
     executor: str,
     workers: int,
@@ -177,6 +183,7 @@ def ana(
         conditions=conditions_db,
         layout=layout,
         mct=mct,
+        oroot=oroot,
     )
     for pattern in unmatched:
         click.echo(f"error: no file matches {pattern}", err=True)

@@ -58,6 +58,7 @@ class AnalysisOptions:
     conditions: Path | None = None
     layout: str = "waders"
     mct: bool = False
+    oroot: str | None = None
 
 
 @dataclass
@@ -71,6 +72,39 @@ class BatchResult:
     def ok(self) -> bool:
         """True when every input was analysed."""
         return not self.failures
+
+
+#: Directory (inside the output directory) of the per-image parts of an ``--oroot`` file.
+OROOT_PARTS = ".waders-oroot-parts"
+
+
+def merge_oroot(paths: Sequence[Path], options: AnalysisOptions) -> Path | None:
+    """Merge the per-image clusters files of a batch into ``<output>/<oroot>`` (pysimdamicm's ``--oroot``).
+
+    One ``clustersRec`` and ``info`` entry per image in the order of ``paths``, one
+    ``process_config`` entry; converted to the pysimdamicm layout if requested.  The parts
+    are removed.  Returns the merged file, or None if no image produced clusters.
+    """
+    import shutil
+
+    from waders.io.root.merge import merge_root_files
+
+    if not options.oroot:
+        return None
+    parts_dir = options.output_dir / OROOT_PARTS
+    parts = [parts_dir / f"{output_stem(p)}_clusters.root" for p in paths]
+    parts = [p for p in parts if p.is_file()]
+    try:
+        if not parts:
+            return None
+        merged = merge_root_files(parts, options.output_dir / options.oroot)
+        if options.layout == "pysimdamicm":
+            from waders.io.root.pysimdamicm import convert_to_pysimdamicm
+
+            convert_to_pysimdamicm(merged)
+        return merged
+    finally:
+        shutil.rmtree(parts_dir, ignore_errors=True)
 
 
 def output_stem(path: Path) -> str:
@@ -242,9 +276,14 @@ def analyse_file(
         pysimdamicm_names(path, image) if legacy else (f"{stem}_clusters.root", f"{stem}_waders.fits")
     )
     if any(p.name == "ClusterFinder" for p in processes):
-        root_path = out / root_name
-        _clusters_file(root_path, image, config, versions, config.detector.e2eV, options.layout)
-        outputs["clusters"] = str(root_path)
+        if options.oroot:  # one file for all inputs: this image's part, merged by merge_oroot
+            root_path = out / OROOT_PARTS / f"{stem}_clusters.root"
+            _clusters_file(root_path, image, config, versions, config.detector.e2eV)
+            outputs["clusters"] = str(out / options.oroot)
+        else:
+            root_path = out / root_name
+            _clusters_file(root_path, image, config, versions, config.detector.e2eV, options.layout)
+            outputs["clusters"] = str(root_path)
     save_images = options.save_images or any(p.save_image for p in processes)
     if save_images and (config.input is None or config.input.image.save_images):
         fits_path = write_processed(out / fits_name, image, layout=options.layout)
@@ -358,6 +397,7 @@ def analyse_files(
                 result.outputs[path] = outputs
             else:
                 result.failures[path] = error
+    merge_oroot([p for _, p in indexed if str(p) in result.outputs], options)
     return result
 
 

@@ -41,7 +41,7 @@ from ._files import counter_of, open_root
 from .clusters import CLUSTER_COUNTER, PIXEL_COUNT, read_clusters
 from .records import read_records
 
-__all__ = ["LAYOUTS", "convert_to_pysimdamicm", "require_pyroot"]
+__all__ = ["LAYOUTS", "convert_to_pysimdamicm", "require_pyroot", "tree_layout"]
 
 #: Output layouts of the ROOT files (``--layout``).
 LAYOUTS = ("waders", "pysimdamicm")
@@ -297,8 +297,8 @@ def _records_tree(root: Any, source: Path, name: str, title: str) -> None:
     out.fill(len(data))
 
 
-def _trees(source: Path) -> list[tuple[str, str, str | None]]:
-    """(name, title, cluster counter or None) of every TTree of a waders file."""
+def tree_layout(source: str | Path) -> list[tuple[str, str, str | None]]:
+    """(name, title, per-entry cluster counter or None for record trees) of every TTree of a waders file."""
     found = []
     with open_root(source) as file:
         for key, classname in file.classnames(recursive=False).items():
@@ -339,7 +339,7 @@ def convert_to_pysimdamicm(source: str | Path, destination: str | Path | None = 
     root = require_pyroot()
     source = Path(source)
     destination = Path(destination) if destination is not None else source
-    trees = _trees(source)
+    trees = tree_layout(source)
     with atomic_path(destination) as tmp:
         handle = root.TFile.Open(str(tmp), "RECREATE")
         if not handle or handle.IsZombie():
