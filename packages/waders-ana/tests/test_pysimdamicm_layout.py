@@ -173,3 +173,19 @@ def test_oroot_writes_one_file_with_one_entry_per_image(raw_file, tmp_path):
 
     assert len(read_records(out / "all.root", "info")) == 2
     assert len(read_records(out / "all.root", "process_config")) == 1
+
+
+def test_column_transient_corrected_energies_are_stored(raw_file, tmp_path):
+    """pixels_E_ECTS/Energy_ECTS: the corrected image differs from the pedestal-subtracted one only before col_end."""
+    sequence = (
+        "CompressSkipperProcess,PedestalSubtractionProcess,CorrectElectronicColumnTransient,"
+        "FitDarkCurrentProcess,CalibrationProcess,ClusterFinder"
+    )
+    result = waders("ana", "-o", str(tmp_path), "-s", sequence, str(raw_file))
+    assert result.returncode == 0, result.stderr
+    (entry,) = read_clusters(tmp_path / "skp_run3_img21_clusters.root").tolist()
+    pixels = [p for c in entry["clusters"] for p in c["pixels"]]
+    late = [p for p in pixels if p["pixels_x"] > 50]  # col_end = 50 columns (1-based pixels_x)
+    assert late and all(p["pixels_E_ECTS"] == p["pixels_E_PS"] for p in late)
+    for cluster in entry["clusters"]:
+        assert cluster["Energy_ECTS"] == pytest.approx(sum(p["pixels_E_ECTS"] for p in cluster["pixels"]), rel=1e-12)
