@@ -189,3 +189,9 @@ def test_column_transient_corrected_energies_are_stored(raw_file, tmp_path):
     assert late and all(p["pixels_E_ECTS"] == p["pixels_E_PS"] for p in late)
     for cluster in entry["clusters"]:
         assert cluster["Energy_ECTS"] == pytest.approx(sum(p["pixels_E_ECTS"] for p in cluster["pixels"]), rel=1e-12)
+    from waders.io.root import read_records
+
+    (info,) = read_records(tmp_path / "skp_run3_img21_clusters.root", "info").tolist()
+    assert len(info["ect_mu"]) == len(info["ect_amplitude"]) >= 1 and info["ect_chi"] > 0
+    rows = info["readout_time_row"]  # 0 for the first row read, 1 for the last
+    assert len(rows) == len(info["L_pedestal_mu_row_ADU"]) == 200 and rows[0] == 0.0 and rows[-1] == 1.0
