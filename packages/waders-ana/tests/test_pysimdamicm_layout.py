@@ -195,3 +195,17 @@ def test_column_transient_corrected_energies_are_stored(raw_file, tmp_path):
     assert len(info["ect_mu"]) == len(info["ect_amplitude"]) >= 1 and info["ect_chi"] > 0
     rows = info["readout_time_row"]  # 0 for the first row read, 1 for the last
     assert len(rows) == len(info["L_pedestal_mu_row_ADU"]) == 200 and rows[0] == 0.0 and rows[-1] == 1.0
+
+
+def test_ppcol_of_moskita_headers(raw_file, tmp_path):
+    path = tmp_path / "skp_moskita_img1.fits"
+    path.write_bytes(raw_file.read_bytes())
+    with fits.open(path, mode="update") as hdul:
+        hdul[0].header["PPCOL"] = 2.5e-34
+    result = waders("ana", "-o", str(tmp_path), str(path))
+    assert result.returncode == 0, result.stderr
+    (entry,) = read_clusters(tmp_path / "skp_moskita_img1_clusters.root").tolist()
+    assert entry["clusters"] and all(c["ppcol"] == pytest.approx(2.5) for c in entry["clusters"])
+    assert waders("ana", "-o", str(tmp_path / "plain"), str(raw_file)).returncode == 0
+    (plain,) = read_clusters(tmp_path / "plain" / "skp_run3_img21_clusters.root").tolist()
+    assert "ppcol" not in plain["clusters"][0]  # only for images with the card

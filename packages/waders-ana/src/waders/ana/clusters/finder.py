@@ -280,6 +280,9 @@ def _describe_clusters(parts: list[_AmplifierClusters], image: SkipperImage, e2e
             scalars[f"Energy_{stage}"] = groups.sum(values)
     for key in ("exposure_start", "readout_start", "readout_end"):
         scalars[key] = np.full(n, _timestamp(image.meta.get(key)))
+    ppcol = image.header.get("PPCOL")
+    if isinstance(ppcol, int | float) and not isinstance(ppcol, bool):  # MOSKITA images (pysimdamicm: PPCOL x 1e34)
+        scalars["ppcol"] = np.full(n, float(ppcol) * 1e34)
     clusters = clusters_array(scalars, pixels, counts)
     for name, (values, nbins) in profile_lists.items():
         clusters = ak.with_field(clusters, ak.unflatten(values, nbins), name)
