@@ -106,7 +106,7 @@ def isolation(session: nox.Session) -> None:
 @nox.session
 def root(session: nox.Session) -> None:
     """ROOT itself reads every tree waders writes (installs the PyPI 'root' package, about 240 MB)."""
-    _install(session, _waders_dependencies("io", test=True), extra_for="io")
+    _install(session, ["data", "core", "io", "sim", "ana"], extra_for="io")
     session.install("root")
     session.run(
         "python",
@@ -116,6 +116,8 @@ def root(session: nox.Session) -> None:
     session.run(
         "pytest",
         "packages/waders-io/tests/test_root_compat.py",
+        "packages/waders-ana/tests/test_pysimdamicm_layout.py",
+        "packages/waders-sim/tests/test_pysimdamicm_layout.py",
         "-c",
         "pyproject.toml",
         "--rootdir",

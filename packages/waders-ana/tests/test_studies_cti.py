@@ -414,10 +414,11 @@ def test_plots_summary_and_root_output(tmp_path):
     assert "vcti_rate" in text
     # what the runner must pass to write_clusters_tree: per-cluster lists grouped by prefix in lists=
     clusters = image.results["ClusterFinder"]["clusters"]
-    pixel_fields = [f for f in clusters.fields if f.startswith("pixels_")]
+    pixel_fields = [f for f in clusters.fields if f.startswith("pixels_") or f == "seed_nsig_pixels"]
     list_fields = [f for f in clusters.fields if f not in pixel_fields and clusters[f].ndim == 2]
     scalar_fields = [f for f in clusters.fields if f not in pixel_fields + list_fields]
-    assert list_fields == ["vcti_pix", "vcti_rate", "hcti_pix", "hcti_rate", "halo_pix", "halo_rate"]
+    cti_fields = [f for f in list_fields if not f.startswith("projection")]  # ClusterFinder's projectionX...
+    assert cti_fields == ["vcti_pix", "vcti_rate", "hcti_pix", "hcti_rate", "halo_pix", "halo_rate"]
     counts = np.array([len(clusters)])
     groups: dict[str, list[str]] = {}
     for name in list_fields:

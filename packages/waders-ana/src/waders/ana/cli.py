@@ -94,6 +94,25 @@ def _shortcut_overrides(values: dict, extensions: tuple[str, ...], invert: bool)
     type=click.Path(path_type=Path, dir_okay=False),
     help="Conditions database for parameters set to 'conditions' (default: $WADERS_CONDITIONS).",
 )
+@click.option(
+    "--layout",
+    type=click.Choice(["waders", "pysimdamicm"]),
+    default="waders",
+    show_default=True,
+    help="Output files: waders' names and branches, or pysimdamicm's names (panaSKImg_clustersRec_*_ext*.root), "
+    "vector<vector<T>> pixel branches (needs ROOT: pip install root) and the calibrated image in the primary HDU.",
+)
+@click.option(
+    "--oroot",
+    metavar="NAME.root",
+    help="One clusters ROOT file <output>/NAME.root for all inputs, one entry per image (pysimdamicm's --oroot).",
+)
+@click.option(
+    "--mct",
+    is_flag=True,
+    help="Match the clusters to the Monte-Carlo truth of simulated/pasted images (MonteCarloTruth, MCT_ID HDUs): "
+    "*_MCT branches (pysimdamicm's --MCT).",
+)
 @list_processes_option("analysis")
 @click.option(
     "--check",
@@ -119,6 +138,9 @@ def ana(
     ccd: int | None,
     seed: int,
     conditions_db: Path | None,
+    layout: str,
+    mct: bool,
+    oroot: str | None,
     invert: bool,
     executor: str,
     workers: int,
@@ -160,6 +182,10 @@ def ana(
         return
     paths, unmatched = expand_inputs(inputs, skip)
     require_inputs(paths, unmatched)
+    if layout == "pysimdamicm":
+        from waders.io.root.pysimdamicm import require_pyroot
+
+        require_pyroot()  # fail at once, before any file is analysed
     try:  # a configuration that does not fit the files stops the run before any processing
         check_config_against(config, paths[0])
     except ConfigError:
@@ -176,6 +202,9 @@ def ana(
         image=image_id,
         ccd=ccd,
         conditions=conditions_db,
+        layout=layout,
+        mct=mct,
+        oroot=oroot,
     )
     for pattern in unmatched:
         click.echo(f"error: no file matches {pattern}", err=True)

@@ -57,6 +57,9 @@ class AnalysisOptions:
     image: int | None = None
     ccd: int | None = None
     conditions: Path | None = None
+    layout: str = "waders"
+    mct: bool = False
+    oroot: str | None = None
 
 
 @dataclass
@@ -70,6 +73,39 @@ class BatchResult:
     def ok(self) -> bool:
         """True when every input was analysed."""
         return not self.failures
+
+
+#: Directory (inside the output directory) of the per-image parts of an ``--oroot`` file.
+OROOT_PARTS = ".waders-oroot-parts"
+
+
+def merge_oroot(paths: Sequence[Path], options: AnalysisOptions) -> Path | None:
+    """Merge the per-image clusters files of a batch into ``<output>/<oroot>`` (pysimdamicm's ``--oroot``).
+
+    One ``clustersRec`` and ``info`` entry per image in the order of ``paths``, one
+    ``process_config`` entry; converted to the pysimdamicm layout if requested.  The parts
+    are removed.  Returns the merged file, or None if no image produced clusters.
+    """
+    import shutil
+
+    from waders.io.root.merge import merge_root_files
+
+    if not options.oroot:
+        return None
+    parts_dir = options.output_dir / OROOT_PARTS
+    parts = [parts_dir / f"{output_stem(p)}_clusters.root" for p in paths]
+    parts = [p for p in parts if p.is_file()]
+    try:
+        if not parts:
+            return None
+        merged = merge_root_files(parts, options.output_dir / options.oroot)
+        if options.layout == "pysimdamicm":
+            from waders.io.root.pysimdamicm import convert_to_pysimdamicm
+
+            convert_to_pysimdamicm(merged)
+        return merged
+    finally:
+        shutil.rmtree(parts_dir, ignore_errors=True)
 
 
 def output_stem(path: Path) -> str:
@@ -128,14 +164,34 @@ def _ranges(config: Config) -> dict[str, tuple[int | None, int | None]]:
     }
 
 
-def _clusters_file(path: Path, image: SkipperImage, config: Config, versions: dict[str, str], e2eV: float) -> None:
+def _extensions(image: SkipperImage) -> list[Any]:
+    """FITS extensions the amplifiers were read from (in amplifier order, without repeats)."""
+    found = [getattr(geometry, "extension", None) for geometry in image.geometry.amplifiers.values()]
+    return list(dict.fromkeys(e for e in found if e is not None)) or [0]
+
+
+def pysimdamicm_names(path: Path, image: SkipperImage) -> tuple[str, str]:
+    """Output names of pysimdamicm (spec A.8, B.14): clusters ROOT file and processed FITS.
+
+    ``panaSKImg_clustersRec_<input name up to its first dot>_ext<extensions joined>.root`` and
+    ``<input name without suffix>_EXT<first extension>_waders.fits``.
+    """
+    extensions = _extensions(image)
+    first_dot = path.name.split(".", 1)[0]
+    root_name = f"panaSKImg_clustersRec_{first_dot}_ext{''.join(str(e) for e in extensions)}.root"
+    return root_name, f"{output_stem(path)}_EXT{extensions[0]}_waders.fits"
+
+
+def _clusters_file(
+    path: Path, image: SkipperImage, config: Config, versions: dict[str, str], e2eV: float, layout: str = "waders"
+) -> None:
     from waders.io.root import open_output, write_clusters_tree, write_records_tree
 
     clusters = image.results.get("ClusterFinder", {}).get("clusters")
     if clusters is None:
         clusters = ak.Array([])
     fields = list(clusters.fields) if len(clusters.fields) else []
-    pixel_fields = [f for f in fields if f.startswith("pixels_")]
+    pixel_fields = [f for f in fields if f.startswith("pixels_") or f == "seed_nsig_pixels"]
     # per-cluster lists (EvalCTIProcess's vcti_pix, vcti_rate, ...) are grouped by their prefix
     list_fields = [f for f in fields if f not in pixel_fields and clusters[f].ndim == 2]
     scalar_fields = [f for f in fields if f not in pixel_fields and f not in list_fields]
@@ -157,6 +213,10 @@ def _clusters_file(path: Path, image: SkipperImage, config: Config, versions: di
         )
         write_records_tree(out, "info", {k: _one_entry(v) for k, v in info_columns(image).items()})
         write_records_tree(out, "process_config", process_config_columns(config, versions, e2eV))
+    if layout == "pysimdamicm":
+        from waders.io.root.pysimdamicm import convert_to_pysimdamicm
+
+        convert_to_pysimdamicm(path)
 
 
 def _one_entry(value: Any) -> Any:
@@ -211,6 +271,11 @@ def analyse_file(
         For bad input (the caller reports it and goes on with the next file).
     """
     versions = versions or waders_versions()
+    truth = None
+    if options.mct:
+        from .clusters.truth import read_truth
+
+        truth = read_truth(path)
     image = read_image(path, config.input)
     stem = output_stem(path)
     image.meta["stem"] = stem
@@ -226,17 +291,31 @@ def analyse_file(
         options={"plot_format": options.plot_format, "conditions": options.conditions},
     )
     Pipeline(processes).run(image, context)
+    found = image.results.get("ClusterFinder", {})
+    if truth is not None and found.get("clusters") is not None:
+        from .clusters.truth import match_truth
+
+        found["clusters"] = match_truth(found["clusters"], *truth)
     if on_image is not None:
         on_image(image)
     outputs: dict[str, str] = {}
     out = options.output_dir
+    legacy = options.layout == "pysimdamicm"
+    root_name, fits_name = (
+        pysimdamicm_names(path, image) if legacy else (f"{stem}_clusters.root", f"{stem}_waders.fits")
+    )
     if any(p.name == "ClusterFinder" for p in processes):
-        root_path = out / f"{stem}_clusters.root"
-        _clusters_file(root_path, image, config, versions, config.detector.e2eV)
-        outputs["clusters"] = str(root_path)
+        if options.oroot:  # one file for all inputs: this image's part, merged by merge_oroot
+            root_path = out / OROOT_PARTS / f"{stem}_clusters.root"
+            _clusters_file(root_path, image, config, versions, config.detector.e2eV)
+            outputs["clusters"] = str(out / options.oroot)
+        else:
+            root_path = out / root_name
+            _clusters_file(root_path, image, config, versions, config.detector.e2eV, options.layout)
+            outputs["clusters"] = str(root_path)
     save_images = options.save_images or any(p.save_image for p in processes)
     if save_images and (config.input is None or config.input.image.save_images):
-        fits_path = write_processed(out / f"{stem}_waders.fits", image)
+        fits_path = write_processed(out / fits_name, image, layout=options.layout)
         outputs["images"] = str(fits_path)
     summary = summarise(image, config, input_path=str(path), versions=versions)
     summary["outputs"] = dict(outputs)
@@ -347,6 +426,7 @@ def analyse_files(
                 result.outputs[path] = outputs
             else:
                 result.failures[path] = error
+    merge_oroot([p for _, p in indexed if str(p) in result.outputs], options)
     return result
 
 

@@ -230,4 +230,30 @@ def info_columns(image: SkipperImage) -> dict[str, Any]:
             error = fit.get(err_key)
             columns[f"{name}_{short}"] = float(value) if value is not None and math.isfinite(value) else 0.0
             columns[f"{name}_{short}_err"] = float(error) if error is not None and math.isfinite(error) else 0.0
+    columns.update(_readout_and_transient_columns(image, columns))
     return columns
+
+
+def _readout_and_transient_columns(image: SkipperImage, columns: dict[str, Any]) -> dict[str, Any]:
+    """The ``readout_time_<axis>`` (0..1 over the rows/columns read) and ``ect_*`` of the info tree.
+
+    ``ect_mu``, ``ect_amplitude`` (per exponential) and ``ect_chi`` (chi2/ndf) come from
+    CorrectElectronicColumnTransient; with several corrected amplifiers they are prefixed ``<A>_``.
+    """
+    out: dict[str, Any] = {}
+    for axis in ("row", "col"):
+        sizes = [np.size(v) for k, v in columns.items() if k.endswith(f"_pedestal_mu_{axis}_ADU")]
+        if sizes:
+            out[f"readout_time_{axis}"] = np.linspace(0.0, 1.0, sizes[0])
+    corrected = {
+        name: amp.results["CorrectElectronicColumnTransient"]
+        for name, amp in image.amplifiers.items()
+        if "CorrectElectronicColumnTransient" in amp.results
+    }
+    for name, ect in corrected.items():
+        prefix = "" if len(corrected) == 1 else f"{name}_"
+        out[f"{prefix}ect_mu"] = np.asarray(ect.get("ect_mu", []), dtype=np.float64)
+        out[f"{prefix}ect_amplitude"] = np.asarray(ect.get("ect_amplitude", []), dtype=np.float64)
+        chi = ect.get("ect_chi2_ndf")
+        out[f"{prefix}ect_chi"] = float(chi) if chi is not None and math.isfinite(chi) else 0.0
+    return out

@@ -22,6 +22,20 @@ def _event_range(text: str | None) -> tuple[int | None, int | None]:
         raise ConfigError(f"bad --events {text!r}", hint="write A:B (entries A to B-1), A: or :B") from None
 
 
+def _to_pysimdamicm(output: Path, g4file: Path, config: object) -> Path:
+    """Re-write a simulation output in pysimdamicm's layout and name: ``<prefix>_<version>_<g4 file name>``."""
+    from waders.core.versions import waders_versions
+    from waders.io.root.pysimdamicm import convert_to_pysimdamicm
+
+    sections = getattr(config, "sections", {})
+    prefix = sections["out_root"].prefix_root_name if "out_root" in sections else "waders_sim"
+    version = waders_versions().get("waders-sim", "unknown")
+    target = convert_to_pysimdamicm(output, output.parent / f"{prefix}_{version}_{g4file.name}")
+    if target != output:
+        output.unlink()
+    return target
+
+
 @click.command("sim", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("config_arg", required=False, metavar="[CONFIG]", type=click.Path(path_type=Path, dir_okay=False))
 @config_options("simulation")
@@ -47,6 +61,14 @@ def _event_range(text: str | None) -> tuple[int | None, int | None]:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")
 @click.option("--chunk-size", type=int, default=20_000, show_default=True, help="Events read at a time.")
 @click.option("--image", is_flag=True, help="Also write FITS images of the events (activates CreateFitsImage).")
+@click.option(
+    "--layout",
+    type=click.Choice(["waders", "pysimdamicm"]),
+    default="waders",
+    show_default=True,
+    help="Output file: waders' name and branches, or pysimdamicm's name (<prefix>_<version>_<g4 file name>) and "
+    "vector<vector<T>> branches (needs ROOT: pip install root).",
+)
 @list_processes_option("simulation")
 @click.option("--check", is_flag=True, help="Validate the configuration, print the process chain and exit.")
 @executor_options
@@ -60,6 +82,7 @@ def sim(
     seed: int,
     chunk_size: int,
     image: bool,
+    layout: str,
     list_processes: str | None,
     check: bool,
     executor: str,
@@ -100,6 +123,10 @@ def sim(
         click.echo(click.get_current_context().get_help())
         return
     start, stop = _event_range(events)
+    if layout == "pysimdamicm":
+        from waders.io.root.pysimdamicm import require_pyroot
+
+        require_pyroot()  # fail at once, before anything is simulated
     options = SimOptions(output_dir=output_dir, seed=seed, chunk_size=chunk_size, entry_start=start, entry_stop=stop)
     for g4file in g4files:
         from waders.io.root import count_geant4_events
@@ -122,6 +149,8 @@ def sim(
                 )  # fmt: skip
             else:
                 result = simulate_file(g4file, config, options, progress=bar.update)
+        if layout == "pysimdamicm":
+            result.output = _to_pysimdamicm(result.output, g4file, config)
         click.echo(
             f"{g4file}: {result.events_read} events read, {result.events_kept} simulated, "
             f"{result.clusters} clusters -> {result.output}"

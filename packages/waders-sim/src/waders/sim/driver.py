@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +111,50 @@ def _validate_hits(data: SimEvents) -> None:
     data.kill(empty, "events without hits in the CCD")
 
 
+#: Optional pixelizedEvent branches (``pixels_<name>``) from the pixel fields of the pixelization / pasting.
+_PIXELIZED_OPTIONAL = (
+    ("sigma_xy", "sigma_xy"),
+    ("neutron", "neutron"),
+    ("gamma", "gamma"),
+    ("silicon", "silicon"),
+    ("alpha", "alpha"),
+    ("ion", "ion"),
+    ("electron", "electron"),
+)
+
+
+def _primaries(data: SimEvents, events: ak.Array) -> dict[str, ak.Array] | None:
+    """``pp_*`` lists (Geant4 EventOut primaries of the event) for every cluster of ``events`` (entries * var).
+
+    Returns ``{"pp": entries * var * var * {pp_posx, ...}}`` (the group of ``lists=``), or None without EventOut.
+    """
+    primaries = data.hits.primaries
+    if primaries is None or not primaries.fields:
+        return None
+    flat = ak.to_numpy(ak.flatten(events)).astype(np.int64)
+    ids = data.event_ids
+    order = np.argsort(ids, kind="stable")
+    index = order[np.searchsorted(ids[order], flat)]
+    selected = primaries[index]
+    names = [name for name in selected.fields if selected[name].ndim == 2]  # per-primary arrays, not event_id
+    if not names:
+        return None
+    fields = {f"pp_{name}": ak.values_astype(selected[name], np.float64) for name in names}
+    return {"pp": ak.unflatten(ak.zip(fields, depth_limit=2), ak.num(events))}
+
+
+def _pasted(pix: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """rnd_rows, rnd_cols (0-based file coordinates, -1: not pasted) and rnd_Edep (keV) of pasted pixels."""
+    if "paste_row" not in pix:
+        return {}
+    pasted = pix["paste_row"] >= 0
+    return {
+        "rnd_rows": pix["paste_row"].astype(np.int32),
+        "rnd_cols": pix["paste_col"].astype(np.int32),
+        "rnd_Edep": np.where(pasted, pix["edep"] / 1000.0, 0.0),
+    }
+
+
 def _pixelized_entries(data: SimEvents) -> tuple[np.ndarray, ak.Array, ak.Array] | None:
     """pixelizedEvent: per event, one collection per CCD with its pixel lists (0-based pixels, keV)."""
     pixels = data.pixels
@@ -135,6 +180,8 @@ def _pixelized_entries(data: SimEvents) -> tuple[np.ndarray, ak.Array, ak.Array]
                 "pixels_N_carried_charges": pix["charge"].astype(np.int32),
                 "pixels_time": pix["time"],
                 "pixels_pdg": pix["pdg"].astype(np.int32),
+                **{f"pixels_{name}": pix[key].astype(np.float64) for name, key in _PIXELIZED_OPTIONAL if key in pix},
+                **_pasted(pix),
             },
             depth_limit=1,
         ),
@@ -168,6 +215,8 @@ def _process_config(config: Config, seed: int) -> dict[str, Any]:
                 columns[f"{process.name}_{key}"] = value
     detector = config.detector
     columns.update(e2eV=detector.e2eV, img_exp_time=detector.img_exp_time, ccd_thickness=detector.ccd_thickness)
+    if detector.ADC2eV is not None:  # eV per ADU and electrons per ADU, as pysimdamicm stored them
+        columns.update(ADC2eV=float(detector.ADC2eV), ADC2e=float(detector.ADC2eV) / detector.e2eV)
     return columns
 
 
@@ -176,7 +225,40 @@ def _geant4_config(path: Path, run_info: dict[str, Any], n_clusters: int) -> dic
     for key, value in run_info.items():
         if isinstance(value, bool | int | float | str | np.generic):
             columns[key] = value.item() if isinstance(value, np.generic) else value
+    columns.update(_source_volume(run_info))
     return columns
+
+
+def _source_volume(run_info: dict[str, Any]) -> dict[str, Any]:
+    """The geant4_config names of pysimdamicm for the source (spec C.14): NCCDs, pp_gps, pp_ion and pp_vol_*.
+
+    The simulated volume is looked up in ``concatedVolumeNames`` (';'-joined) by exact name or
+    ``<name>_<digits>`` (replicas); mass (kg), volume (cm3) and surface (cm2) are summed over the
+    matching volumes and the density (g/cm3) averaged (pysimdamicm stored arrays when several matched).
+    """
+    out: dict[str, Any] = {}
+    for name, keys in (("NCCDs", ("NCCDs", "NCCD")), ("pp_gps", ("primaryParticle",)), ("pp_ion", ("primaryIon",))):
+        value = next((run_info[k] for k in keys if k in run_info), None)
+        if value is not None:
+            out[name] = value.item() if isinstance(value, np.generic) else value
+    volume = run_info.get("simulatedVolume")
+    names = run_info.get("concatedVolumeNames")
+    if not isinstance(volume, str) or not isinstance(names, str):
+        return out
+    listed = names.split(";")
+    pattern = re.compile(rf"{re.escape(volume)}(_\d+)?")
+    match = np.array([pattern.fullmatch(n) is not None for n in listed], dtype=bool)
+    out["pp_vol_n"] = int(match.sum())
+    out["pp_vol_pvnames"] = ";".join(n for n, m in zip(listed, match, strict=True) if m)
+    for key, source in (("density", "volumeDensity"), ("mass", "volumeMass"), ("volume", "volumeVolume"),
+                        ("surface", "volumeSurface")):  # fmt: skip
+        values = np.asarray(run_info.get(source, []), dtype=np.float64).ravel()
+        selected = values[match[: values.size]] if values.size == len(listed) else np.zeros(0)
+        if key == "density":
+            out[f"pp_vol_{key}"] = float(selected.mean()) if selected.size else 0.0
+        else:
+            out[f"pp_vol_{key}"] = float(selected.sum())
+    return out
 
 
 def simulate_file(
@@ -238,13 +320,14 @@ def simulate_file(
             entries = _pixelized_entries(data)
             if entries is not None:
                 ids, collections, pixel_lists = entries
-                pixelized.extend(ids.astype(np.int32), collections, pixel_lists)
+                per_collection_event = ak.broadcast_arrays(ids, collections["ccd"])[0]
+                pixelized.extend(ids.astype(np.int32), collections, pixel_lists, _primaries(data, per_collection_event))
             for writer, clusters in ((rec, data.clusters), (true, data.true_clusters)):
                 if clusters is None or len(clusters) == 0:
                     continue
                 ids, per_event = clusters_by_event(clusters)
                 scalars, pixels = _split_pixels(per_event)
-                writer.extend(ids.astype(np.int32), scalars, pixels)
+                writer.extend(ids.astype(np.int32), scalars, pixels, _primaries(data, per_event["event"]))
             if data.clusters is not None:
                 result.clusters += len(data.clusters)
             if progress is not None:

@@ -56,11 +56,13 @@ def _merge_tree(out: Any, parts: list[Path], tree: str, count_branch: str) -> No
         if len(data) == 0:
             continue
         clusters = data["clusters"]
-        fields = [f for f in clusters.fields if f != "pixels"]
+        groups = [f for f in clusters.fields if f != "pixels" and clusters[f].ndim == 3]  # e.g. pp (primaries)
+        fields = [f for f in clusters.fields if f != "pixels" and f not in groups]
         pixels = clusters["pixels"] if "pixels" in clusters.fields else None
         if writer is None:
             writer = ClustersTreeWriter(out, tree, id_branch="event", count_branch=count_branch)
-        writer.extend(ak.to_numpy(data["event"]).astype(np.int32), clusters[fields], pixels)
+        lists = {group: clusters[group] for group in groups} or None
+        writer.extend(ak.to_numpy(data["event"]).astype(np.int32), clusters[fields], pixels, lists)
 
 
 def simulate_file_parallel(

@@ -423,6 +423,10 @@ class PasteClusterProcess(SimProcess):
                 header[key if len(key) <= 8 else f"HIERARCH {key}"] = value
             except (ValueError, KeyError):
                 continue
+        for key in ("NDCMS", "NDCM", "NSAMP"):  # the pasted image is averaged over skips (as pysimdamicm's NDCMS=1)
+            if key in header and str(header[key]).strip() != "1":
+                header["NSKIPS"] = (header[key], "skips of the blank (averaged)")
+                header[key] = 1
         events = {c["event"] for c in blank.truth}
         header["WSIM"] = (True, "simulated events pasted by waders sim")
         header["BLANKIMG"] = (blank.path.name[:68], "blank image")

@@ -176,6 +176,22 @@ class ClusterFinder(SimProcess):
             "pixels_charge": pix["charge"].astype(np.int32),
             "primary_part": pix["pdg"].astype(np.int32),
         }
+        if "std_time" in pix:
+            per_pixel["pixels_std_time"] = pix["std_time"].astype(np.float64)
+        if "saturated" in pix:  # PixelSaturation ran: clipped pixels and the true (unclipped) signal
+            saturated = pix["saturated"].astype(np.int32)
+            per_pixel["pixels_saturated"] = saturated
+            scalars["Npix_sat"] = groups.sum(saturated.astype(np.float64)) if n else np.zeros(0)
+            true_kev = pix["edep"].astype(np.float64) / 1000.0
+            per_pixel["pixels_E_MCT"] = true_kev
+            scalars["Energy_MCT"] = groups.sum(true_kev) if n else np.zeros(0)
+            scalars["Npix_MCT"] = (
+                groups.sum((true_kev > 0).astype(np.float64)).astype(np.int32) if n else np.zeros(0, np.int32)
+            )
+        # image window of every pixel (pysimdamicm's time_img_pixel), and its mean per cluster
+        img_time = np.floor(np.maximum(time, 0.0) / data.detector.img_exp_time).astype(np.int32)
+        per_pixel["pixels_img_time"] = img_time
+        scalars["img_time"] = groups.mean(img_time.astype(np.float64)) if n else np.zeros(0)
         for flag in _FLAGS:
             if flag in pix:
                 per_pixel[f"{flag}_in_pixel"] = pix[flag].astype(np.int32)

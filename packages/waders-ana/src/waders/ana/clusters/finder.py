@@ -19,9 +19,8 @@ clustered (pysimdamicm listed them but labelled without them); ``only_cls_seed``
 to both methods; the closest cluster never excludes a cluster because it shares a
 ``PosX`` or ``PosY`` value; ``readout_start`` is the readout start (pysimdamicm stored the
 exposure start there, which is now ``exposure_start``); the fitted projections
-(``get_fitted_STD``: ``fSTD_X``, ``fPosX``, ``projectionX``...) are not computed,
-``wSTD_X``/``wSTD_Y`` being the energy-weighted spreads; ``seed_nsig_pixels`` is not
-stored (it is ``pixels_E / (sigma_seed_eV / 1000)``).
+(``get_fitted_STD``: ``fSTD_X``, ``fPosX``, ``projectionX``...) are fits of the
+pixel-integrated Gaussian (see :mod:`waders.ana.clusters.profiles`).
 """
 
 from __future__ import annotations
@@ -42,13 +41,16 @@ from waders.core.kinds import JSON, Int
 from ..base import INDEX_RANGES, file_index_selector
 from .labelling import keep_seeded, label_candidates
 from .mask import SELECTION
+from .profiles import fitted_profiles
 from .properties import Groups, closest_clusters, cluster_quantities, clusters_array, seed_quantities
 from .threshold import Threshold, ThresholdKind, resolve_threshold
 
 __all__ = ["ClusterFinder", "find_clusters"]
 
 #: Products whose pixel values are copied into the clusters: suffix -> name relative to the image chain.
-_STAGES = (("AVG", ""), ("PS", "_pedestal_subtracted"))
+#: Raw-stage pixel values stored per cluster (``pixels_E_<stage>``, ``Energy_<stage>``, ADU) when the product exists;
+#: ECTS is the column-transient-corrected image of ColumnTransientProcess (``..._correct_cols``).
+_STAGES = (("AVG", ""), ("PS", "_pedestal_subtracted"), ("ECTS", "_pedestal_subtracted_correct_cols"))
 
 
 @dataclass
@@ -256,6 +258,8 @@ def _describe_clusters(parts: list[_AmplifierClusters], image: SkipperImage, e2e
     sigma_kev = per_cluster(lambda p: p.threshold.sigma_e * e2eV / 1000.0)
     qseed_kev = per_cluster(lambda p: p.threshold.q_seed_e * e2eV / 1000.0)
     scalars.update(cluster_quantities(groups, {"X": x, "Y": y}, energy))
+    fitted, profile_lists = fitted_profiles(groups, {"X": x, "Y": y}, energy)
+    scalars.update(fitted)
     scalars.update(seed_quantities(groups, energy, cat("seeds", bool), sigma_kev, qseed_kev))
     scalars.update(closest_clusters(scalars["PosX"], scalars["PosY"], scalars["has_seed"], scalars["cluster_id"]))
     hotreg = groups.any(cat("hot", bool))
@@ -266,6 +270,7 @@ def _describe_clusters(parts: list[_AmplifierClusters], image: SkipperImage, e2e
         "pixels_y": y,
         "pixels_z": np.full(x.size, -1.0),
         "pixels_E": energy,
+        "seed_nsig_pixels": energy / sigma_kev[groups.index],
     }
     stages = set.intersection(*(set(p.stages) for p in parts)) if parts else set()
     for stage, _ in _STAGES:
@@ -275,7 +280,13 @@ def _describe_clusters(parts: list[_AmplifierClusters], image: SkipperImage, e2e
             scalars[f"Energy_{stage}"] = groups.sum(values)
     for key in ("exposure_start", "readout_start", "readout_end"):
         scalars[key] = np.full(n, _timestamp(image.meta.get(key)))
-    return clusters_array(scalars, pixels, counts)
+    ppcol = image.header.get("PPCOL")
+    if isinstance(ppcol, int | float) and not isinstance(ppcol, bool):  # MOSKITA images (pysimdamicm: PPCOL x 1e34)
+        scalars["ppcol"] = np.full(n, float(ppcol) * 1e34)
+    clusters = clusters_array(scalars, pixels, counts)
+    for name, (values, nbins) in profile_lists.items():
+        clusters = ak.with_field(clusters, ak.unflatten(values, nbins), name)
+    return clusters
 
 
 def find_clusters(image: SkipperImage, context: RunContext | None = None, **params: Any) -> ak.Array:

@@ -33,7 +33,7 @@ from .header import HeaderInfo, parse_header
 from .layout import split_geometries
 from .raw import FitsRawSamples, RowSource
 
-__all__ = ["FITS_SUFFIXES", "read_image"]
+__all__ = ["FITS_SUFFIXES", "TRUTH_EXTNAMES", "read_image"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,10 @@ def _open(path: Path) -> Any:
     return hdul
 
 
+#: EXTNAMEs of the Monte-Carlo-truth HDUs of simulated/pasted images (PasteClusterProcess): never amplifiers.
+TRUTH_EXTNAMES = frozenset({"MONTECARLOTRUTH", "MCT_ID", "MCT_ERAW", "MCT_EMCT"})
+
+
 def _data_hdus(hdul: Any, image_cfg: Any, path: Path) -> list[int]:
     def resolve(ext: Any) -> int:
         try:
@@ -90,7 +94,11 @@ def _data_hdus(hdul: Any, image_cfg: Any, path: Path) -> list[int]:
 
     requested = image_cfg.extensions
     if requested is None:
-        indices = [i for i, hdu in enumerate(hdul) if hdu.is_image and hdu.header.get("NAXIS", 0) == 2]
+        indices = [
+            i
+            for i, hdu in enumerate(hdul)
+            if hdu.is_image and hdu.header.get("NAXIS", 0) == 2 and (hdu.name or "").upper() not in TRUTH_EXTNAMES
+        ]
         if not indices:
             raise InputFileError(f"{path}: no 2-D image in any HDU")
         return indices

@@ -45,6 +45,9 @@ PRODUCT_EXTNAMES = {
     "mask_clusters_ids": "QMAX",
 }
 
+#: Products pysimdamicm put in the primary HDU, in order of preference (spec B.14.1).
+_PRIMARY_PRODUCTS = tuple(list(PRODUCT_EXTNAMES)[:4])
+
 
 def extname_for(product: str) -> str:
     """EXTNAME of a product: pysimdamicm's name if it had one, else the product name in capitals."""
@@ -288,6 +291,7 @@ def write_processed(
     products: Sequence[str] | None = None,
     *,
     extra_cards: Mapping[str, Any] | None = None,
+    layout: str = "waders",
 ) -> Path:
     """Write processed images (one HDU per product) with provenance and calibration cards.
 
@@ -308,6 +312,11 @@ def write_processed(
         Products to write (default: every 2-D product present for all amplifiers).
     extra_cards : mapping, optional
         More primary-header cards.
+    layout : {"waders", "pysimdamicm"}
+        ``"pysimdamicm"``: as pysimdamicm's ``*_waders.fits`` (spec B.14.1), the
+        primary HDU holds the first of the calibrated, pedestal-subtracted, mean and
+        median images (and that product is not repeated as an extension) and
+        ``NDCMS`` is 1 (the products are averaged images).
     """
     from astropy.io import fits
 
@@ -322,7 +331,18 @@ def write_processed(
     header.update(_fits_header(dict(extra_cards or {})))
     header["FILE"] = (image.source.name if image.source else "", "input file")
     header["WGEOM"] = json.dumps(image.geometry.describe(), separators=(",", ":"))
-    hdul = fits.HDUList([fits.PrimaryHDU(header=header)])
+    primary_data = None
+    if layout == "pysimdamicm":
+        header["NDCMS"] = (1, "skips of the stored images (averaged)")
+        primary = next((p for p in PRODUCT_EXTNAMES if p in products and p in _PRIMARY_PRODUCTS), None)
+        if primary is not None:
+            groups = _assembled_hdus(image, primary)
+            primary_data = np.concatenate([d for _, d in groups], axis=0) if len(groups) > 1 else groups[0][1]
+            header["EXTNAME"] = (extname_for(primary), "product in the primary HDU")
+            products = [p for p in products if p != primary]
+    elif layout != "waders":
+        raise DataError(f"unknown output layout {layout!r}", hint="use waders or pysimdamicm")
+    hdul = fits.HDUList([fits.PrimaryHDU(primary_data, header=header)])
     for product in products:
         groups = _assembled_hdus(image, product)
         data = np.concatenate([d for _, d in groups], axis=0) if len(groups) > 1 else groups[0][1]

@@ -1,0 +1,159 @@
+"""Fitted cluster profiles: ``fSTD_X``, ``fPosX``, ``projectionX`` ... (pysimdamicm's ``get_fitted_STD``, spec B.10).
+
+For every cluster and axis A (X: columns, Y: rows) the energy projection is histogrammed
+in unit bins centred on the pixels, from ``minA - 1`` to ``maxA + 1`` (``DA + 2`` bins,
+pysimdamicm's range ``minA - 1.5 .. maxA + 1.5``), with contents ``E / Qmax``; a Gaussian
+is fitted to it, giving ``fSTD_A`` (sigma, pixels) and ``fPosA`` (mean, 1-based pixels,
+bounded to ``[minA, maxA]`` as in pysimdamicm).  The histogram contents are stored as
+``projectionA`` and, as pysimdamicm did, ``projectionX_cols``/``projectionY_rows`` =
+``DA + 2`` evenly spaced values from ``minA - 1.5`` to ``maxA + 1.5`` (not the bin centres).
+
+All clusters are fitted at once (vectorised damped Gauss-Newton on the per-cluster 3x3
+normal equations); there is no per-cluster Python loop.
+
+Deliberate differences from pysimdamicm: the model is the Gaussian **integrated over each
+pixel** (a pixel collects the charge landing anywhere in it), fitted by least squares,
+so ``fSTD_A`` is the diffusion sigma of the charge cloud even below one pixel (pysimdamicm
+ran ROOT's likelihood fit of a Gaussian evaluated at the bin centres, biased for narrow
+clouds); a cluster one pixel wide along A has ``fSTD_A = 0`` (the fit's limit).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtr
+
+from .properties import Groups
+
+__all__ = ["fitted_profiles"]
+
+_ITERATIONS = 40
+_SIGMA_MIN = 1e-3  # pixels
+_SQRT_2PI = np.sqrt(2.0 * np.pi)
+
+
+def _phi(u: np.ndarray) -> np.ndarray:
+    return np.exp(-0.5 * u * u) / _SQRT_2PI
+
+
+def _model(x: np.ndarray, amp: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Pixel-integrated Gaussian and its derivatives (per bin; parameters already broadcast to bins)."""
+    u1 = (x + 0.5 - mu) / sigma
+    u0 = (x - 0.5 - mu) / sigma
+    frac = ndtr(u1) - ndtr(u0)
+    p1, p0 = _phi(u1), _phi(u0)
+    return amp * frac, frac, amp * (p0 - p1) / sigma, amp * (p0 * u0 - p1 * u1) / sigma
+
+
+def _fit(
+    bin_cluster: np.ndarray, x: np.ndarray, h: np.ndarray, start: tuple[np.ndarray, ...], bounds: tuple[np.ndarray, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit all clusters' histograms; return (mean, sigma) per cluster."""
+    n = start[0].size
+    amp, mu, sigma = (np.array(s, dtype=np.float64) for s in start)
+    low, high = bounds
+    damping = np.full(n, 1e-3)
+
+    def chi2(a: np.ndarray, m: np.ndarray, s: np.ndarray) -> np.ndarray:
+        model = _model(x, a[bin_cluster], m[bin_cluster], s[bin_cluster])[0]
+        return np.bincount(bin_cluster, weights=(h - model) ** 2, minlength=n)
+
+    current = chi2(amp, mu, sigma)
+    for _ in range(_ITERATIONS):
+        model, d_amp, d_mu, d_sigma = _model(x, amp[bin_cluster], mu[bin_cluster], sigma[bin_cluster])
+        residual = h - model
+        jac = (d_amp, d_mu, d_sigma)
+        normal = np.empty((n, 3, 3))
+        gradient = np.empty((n, 3))
+        for i in range(3):
+            gradient[:, i] = np.bincount(bin_cluster, weights=jac[i] * residual, minlength=n)
+            for j in range(i, 3):
+                normal[:, i, j] = normal[:, j, i] = np.bincount(bin_cluster, weights=jac[i] * jac[j], minlength=n)
+        diagonal = np.einsum("nii->ni", normal).copy()
+        normal[:, np.arange(3), np.arange(3)] += damping[:, None] * np.maximum(diagonal, 1e-12)
+        try:
+            step = np.linalg.solve(normal, gradient[..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            step = (np.linalg.pinv(normal) @ gradient[..., None])[..., 0]  # a singular cluster (e.g. one pixel)
+        step = np.nan_to_num(step)
+        new_amp = np.maximum(amp + step[:, 0], 0.0)
+        new_mu = np.clip(mu + step[:, 1], low, high)
+        new_sigma = np.maximum(sigma + step[:, 2], _SIGMA_MIN)
+        trial = chi2(new_amp, new_mu, new_sigma)
+        better = trial <= current
+        amp = np.where(better, new_amp, amp)
+        mu = np.where(better, new_mu, mu)
+        sigma = np.where(better, new_sigma, sigma)
+        current = np.where(better, trial, current)
+        damping = np.where(better, damping / 3.0, damping * 10.0)
+    return mu, sigma
+
+
+def fitted_profiles(
+    groups: Groups, coords: dict[str, np.ndarray], energy: np.ndarray
+) -> tuple[dict[str, np.ndarray], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Fitted sigma and mean of every cluster's projections on each axis (module docstring).
+
+    Parameters
+    ----------
+    groups : Groups
+        Pixel grouping.
+    coords : dict
+        ``{"X": columns, "Y": rows}`` of every pixel (1-based integer pixels).
+    energy : numpy.ndarray
+        Pixel energies (any unit).
+
+    Returns
+    -------
+    scalars : dict
+        ``fSTD_A``, ``fPosA`` per cluster (pixels).
+    lists : dict
+        ``{"projectionA": (contents, counts), "projectionX_cols"/"projectionY_rows": (values, counts)}``:
+        flat values and the number of bins of every cluster.
+    """
+    energy = np.asarray(energy, dtype=np.float64)
+    if groups.n == 0:
+        empty, none = np.zeros(0), np.zeros(0, dtype=np.int64)
+        names = [f"{kind}{axis}" for axis in coords for kind in ("fSTD_", "fPos")]
+        lists = ["projectionX", "projectionX_cols", "projectionY", "projectionY_rows"]
+        return dict.fromkeys(names, empty), dict.fromkeys(lists, (empty, none))
+    qmax = groups.max(energy)
+    scalars: dict[str, np.ndarray] = {}
+    lists: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, coord in coords.items():
+        coord = np.rint(np.asarray(coord, dtype=np.float64)).astype(np.int64)
+        low, high = groups.min(coord), groups.max(coord)
+        nbins = high - low + 3
+        first_bin = np.concatenate([[0], np.cumsum(nbins)[:-1]])
+        bin_of_pixel = first_bin[groups.index] + coord - (low[groups.index] - 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            weights = np.where(qmax[groups.index] != 0, energy / qmax[groups.index], 0.0)
+        h = np.bincount(bin_of_pixel, weights=weights, minlength=int(nbins.sum()))
+        bin_cluster = np.repeat(np.arange(groups.n), nbins)
+        local = np.arange(int(nbins.sum())) - first_bin[bin_cluster]
+        x = (low[bin_cluster] - 1 + local).astype(np.float64)
+        total = np.bincount(bin_cluster, weights=h, minlength=groups.n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pos = np.bincount(bin_cluster, weights=h * x, minlength=groups.n) / total
+            spread = np.sqrt(
+                np.bincount(bin_cluster, weights=h * (x - pos[bin_cluster]) ** 2, minlength=groups.n) / total
+            )
+        pos = np.where(np.isfinite(pos), pos, low)
+        spread = np.where(np.isfinite(spread), np.maximum(spread, 0.3), 0.5)
+        # clusters one pixel wide along the axis: sigma 0 (the fit's limit), mean at that pixel; fit the others
+        wide = high > low
+        compact = np.cumsum(wide) - 1
+        in_fit = wide[bin_cluster]
+        mu, sigma = low.astype(np.float64), np.zeros(groups.n)
+        if wide.any():
+            mu[wide], sigma[wide] = _fit(
+                compact[bin_cluster[in_fit]], x[in_fit], h[in_fit],
+                (total[wide], pos[wide], spread[wide]), (low[wide].astype(float), high[wide].astype(float)),
+            )  # fmt: skip
+        scalars[f"fSTD_{name}"] = sigma
+        scalars[f"fPos{name}"] = mu
+        lists[f"projection{name}"] = (h, nbins)
+        start, stop = low - 1.5, high + 1.5
+        spaced = start[bin_cluster] + (stop - start)[bin_cluster] * local / (nbins[bin_cluster] - 1)
+        lists["projectionX_cols" if name == "X" else f"projection{name}_rows"] = (spaced, nbins)
+    return scalars, lists

@@ -1,0 +1,78 @@
+"""Fitted cluster profiles (fSTD_X, fPosX, projectionX...) against clouds of known diffusion sigma."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy.special import ndtr
+
+from waders.ana.clusters.profiles import fitted_profiles
+from waders.ana.clusters.properties import Groups
+from waders.io import read_clusters, write_raw_image
+from waders.io.synthetic import cluster_deposits, make_raw_image
+
+SIGMAS = [0.5, 0.9, 1.3, 1.8]
+
+
+def exact_cloud(mu_x: float, mu_y: float, sigma: float, half: int = 8):
+    """Pixels of a noise-free cloud: the 2-D Gaussian integrated over each pixel."""
+    cx, cy = round(mu_x), round(mu_y)
+    xs, ys = np.meshgrid(np.arange(cx - half, cx + half + 1), np.arange(cy - half, cy + half + 1))
+    fx = ndtr((xs + 0.5 - mu_x) / sigma) - ndtr((xs - 0.5 - mu_x) / sigma)
+    fy = ndtr((ys + 0.5 - mu_y) / sigma) - ndtr((ys - 0.5 - mu_y) / sigma)
+    energy = 1000.0 * fx * fy
+    keep = energy > 1e-6
+    return xs[keep], ys[keep], energy[keep]
+
+
+def test_noise_free_clouds_give_their_sigma_and_centre():
+    clouds = [exact_cloud(40.3 + 30 * i, 20.8 - 3 * i, s) for i, s in enumerate(SIGMAS)]
+    clouds.append((np.array([7]), np.array([9]), np.array([5.0])))  # one pixel: sigma 0 (the fit's limit)
+    x = np.concatenate([c[0] for c in clouds])
+    y = np.concatenate([c[1] for c in clouds])
+    e = np.concatenate([c[2] for c in clouds])
+    groups = Groups(np.array([c[0].size for c in clouds]))
+    scalars, lists = fitted_profiles(groups, {"X": x, "Y": y}, e)
+    np.testing.assert_allclose(scalars["fSTD_X"][:-1], SIGMAS, rtol=1e-4)
+    np.testing.assert_allclose(scalars["fSTD_Y"][:-1], SIGMAS, rtol=1e-4)
+    np.testing.assert_allclose(scalars["fPosX"][:-1], 40.3 + 30 * np.arange(4), atol=1e-4)
+    np.testing.assert_allclose(scalars["fPosY"][:-1], 20.8 - 3 * np.arange(4), atol=1e-4)
+    assert scalars["fSTD_X"][-1] == 0 and scalars["fPosX"][-1] == 7
+    contents, nbins = lists["projectionX"]
+    assert nbins[-1] == 3 and contents[-3:].tolist() == [0.0, 1.0, 0.0]  # E / Emax in bins min-1 .. max+1
+    cols, _ = lists["projectionX_cols"]
+    assert cols[-3:].tolist() == [5.5, 7.0, 8.5]  # pysimdamicm's linspace(min - 1.5, max + 1.5, nbins)
+    first = nbins[0]  # the column sums of E / Emax of the first cloud, with an empty bin on each side
+    assert contents[:first].sum() == pytest.approx(clouds[0][2].sum() / clouds[0][2].max(), rel=1e-12)
+    assert contents[0] == 0.0 and contents[first - 1] == 0.0
+
+
+def test_fitted_sigma_of_simulated_clouds_in_an_analysed_image(tmp_path):
+    rng = np.random.default_rng(8)
+    centres = [(40.2 + 35 * i, 60.6 + 40 * i) for i in range(len(SIGMAS))]
+    electrons = 5000
+    deposits, truth = cluster_deposits(rng, centres, electrons, SIGMAS)
+    image, _ = make_raw_image(
+        amplifiers=("L",), nrows=200, ncols=260, prescan=8, overscan=40, nskips=16, noise=10.0, gain=10.0,
+        dark_current=0.02, deposits=deposits, seed=2,
+    )  # fmt: skip
+    path = write_raw_image(tmp_path / "clouds.fits", image)
+    result = subprocess.run(
+        [sys.executable, "-m", "waders.core", "ana", "-o", str(tmp_path), str(path)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    (entry,) = read_clusters(tmp_path / "clouds_clusters.root").tolist()
+    big = sorted((c for c in entry["clusters"] if c["Energy"] > 5.0), key=lambda c: c["PosX"])
+    assert len(big) == len(SIGMAS)
+    for cluster, sigma, row, col in zip(big, SIGMAS, truth.row, truth.col, strict=True):
+        # 5000 electrons: the sigma of the drawn cloud scatters by sigma / sqrt(2 N) = 1 %; 4 of those
+        # plus 2 % for the noise (0.25 e- per pixel) and the electrons below the 1 e- cut in the tails
+        for axis in ("X", "Y"):
+            assert cluster[f"fSTD_{axis}"] == pytest.approx(sigma, rel=0.06), axis
+        assert cluster["fPosX"] == pytest.approx(col + 1, abs=0.05)  # 1-based
+        assert cluster["fPosY"] == pytest.approx(row + 1, abs=0.05)
+        nbins = int(cluster["DX"]) + 2
+        assert len(cluster["projectionX"]) == nbins
