@@ -5,7 +5,7 @@ Per input ``<stem>`` it writes into the output directory:
 * ``<stem>.summary.json`` (always; see :mod:`waders.ana.summary`);
 * ``<stem>_clusters.root`` with ``clustersRec``, ``info`` and ``process_config`` when
   ClusterFinder ran;
-* ``<stem>_waders.fits`` with the processed images when ``save_images`` is on;
+* ``<stem>_waders.fits`` (``.fits.bz2`` with ``bz2``) with the processed images when ``save_images`` is on;
 * PNG plots under ``plots/`` when plots are requested.
 
 A bad file does not stop a batch: it is reported and the others still run.
@@ -56,6 +56,7 @@ class AnalysisOptions:
     image: int | None = None
     ccd: int | None = None
     conditions: Path | None = None
+    bz2: bool = False
 
 
 @dataclass
@@ -207,7 +208,7 @@ def analyse_file(
         outputs["clusters"] = str(root_path)
     save_images = options.save_images or any(p.save_image for p in processes)
     if save_images and (config.input is None or config.input.image.save_images):
-        fits_path = write_processed(out / f"{stem}_waders.fits", image)
+        fits_path = write_processed(out / f"{stem}_waders.fits{'.bz2' if options.bz2 else ''}", image)
         outputs["images"] = str(fits_path)
     summary = summarise(image, config, input_path=str(path), versions=versions)
     summary["outputs"] = dict(outputs)
