@@ -147,11 +147,14 @@ def test_hot_regions_command_with_bz2_inputs_and_mask(tmp_path):
         names.append(str(path))
     mask = np.zeros(images.shape[1:], dtype=np.int16)
     mask[hot_row, :] = 1
-    fits.PrimaryHDU(mask).writeto(tmp_path / "mask.fits")
+    # the first image of the mask file masks nothing: --mask-ext picks the CLSMASK extension
+    fits.HDUList([fits.PrimaryHDU(np.zeros_like(mask)), fits.ImageHDU(mask, name="CLSMASK")]).writeto(
+        tmp_path / "mask.fits"
+    )
     out = tmp_path / "hot.json"
     result = waders(
         "hot-regions", *names, "-e", "CALIBRATED", "--gain", "10", "-q", "0.5", "3.5",
-        "--mask", str(tmp_path / "mask.fits"), "-o", str(out),
+        "--mask", str(tmp_path / "mask.fits"), "--mask-ext", "CLSMASK", "-o", str(out),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     found = json.loads(out.read_text())

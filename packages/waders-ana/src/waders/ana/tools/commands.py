@@ -130,6 +130,9 @@ def _window(array: np.ndarray, rows: tuple[int, int] | None, cols: tuple[int, in
 @click.option(
     "--mask", "mask_path", type=click.Path(path_type=Path, dir_okay=False), help="Mask FITS (nonzero = masked)."
 )
+@click.option(
+    "--mask-ext", default=None, metavar="HDU", help="HDU of the mask (e.g. CLSMASK; default: first 2-D image)."
+)
 @click.option("--degree", type=int, default=2, show_default=True, help="Degree of the continuum polynomial.")
 @click.option("-r", "--rows", nargs=2, type=int, metavar="START STOP", help="Rows used (0-based, STOP exclusive).")
 @click.option("-c", "--cols", nargs=2, type=int, metavar="START STOP", help="Columns used (0-based, STOP exclusive).")
@@ -141,6 +144,7 @@ def hot_regions(
     nsigma: float,
     gain: float,
     mask_path: Path | None,
+    mask_ext: str | None,
     degree: int,
     rows: tuple[int, int] | None,
     cols: tuple[int, int] | None,
@@ -153,7 +157,8 @@ def hot_regions(
 
     \b
     Examples:
-      waders hot-regions run/*_waders.fits -e CALIBRATED -q 0.77 3.77 --nsigma 5 -o hot.json
+      waders hot-regions run/*_waders.fits -e CALIBRATED -q 0.5 3.5 -o hot.json
+      waders hot-regions img_waders.fits -e CALIBRATED --mask img_waders.fits --mask-ext CLSMASK -r 0 320
     """
     from .fitsinput import read_mask, read_plane
     from .hotregions import find_hot_regions
@@ -165,7 +170,7 @@ def hot_regions(
     if len(shapes) != 1:
         raise InputFileError(f"the images have different shapes {sorted(shapes)}", hint="give images of one detector")
     stack = np.stack(planes) / gain
-    mask = read_mask(mask_path, stack.shape[1:]) if mask_path is not None else None
+    mask = read_mask(mask_path, stack.shape[1:], mask_ext) if mask_path is not None else None
     r0 = rows[0] if rows is not None else 0
     c0 = cols[0] if cols is not None else 0
     stack = _window(stack, rows, cols)

@@ -28,6 +28,16 @@ __all__ = ["cli", "main"]
 
 #: Commands of the waders family and the package that provides each.
 KNOWN_COMMANDS = {"ana": "waders-ana", "sim": "waders-sim", "dqm": "waders-dqm", "info": "waders-io"}
+#: The successors of pysimdamicm's scripts (docs/howto/tools.md).
+KNOWN_COMMANDS.update(
+    {
+        "dm": "waders-sim",
+        "energy-threshold": "waders-ana",
+        "hot-regions": "waders-ana",
+        "cluster-topology": "waders-ana",
+        "image-grid": "waders-ana",
+    }
+)
 
 
 class LazyGroup(click.Group):
