@@ -262,3 +262,42 @@ def test_image_grid_command_all_extensions_and_zoom(tmp_path):
     assert png_size(tmp_path / "zoom.png") == (800, 300)
     bad = waders("image-grid", str(tmp_path / "acm.fits"), "-r", "0", "500", "-o", str(tmp_path / "bad.png"))
     assert bad.returncode == 2 and "outside the image" in bad.stderr and not (tmp_path / "bad.png").exists()
+
+
+# --- the shipped DAMIC-M image ---------------------------------------------------------------------
+@pytest.mark.slow
+def test_tools_on_the_real_damicm_image(tmp_path):
+    """The shipped 4-CCD DAMIC-M image analysed with the default configuration (values measured 2026-12-04).
+
+    With the cluster mask of the analysis no CCD has a hot column in its active columns 10-600 (rows are
+    320 per CCD); cluster topology classifies every seeded cluster; the grid has one panel per product.
+    """
+    from waders.data import DAMICM_IMAGE, path
+
+    out = tmp_path / "out"
+    result = waders("ana", "--save-img", "-o", str(out), str(path(DAMICM_IMAGE)))
+    assert result.returncode == 0, result.stderr
+    (processed,) = out.glob("*_waders.fits")
+    (clusters,) = out.glob("*_clusters.root")
+    for ccd in range(4):
+        rows = [str(ccd * 320), str(ccd * 320 + 320)]
+        hot = tmp_path / f"hot{ccd}.json"
+        run = waders(
+            "hot-regions", str(processed), "-e", "CALIBRATED", "-q", "0.5", "3.5", "-r", *rows, "-c", "10", "600",
+            "--mask", str(processed), "--mask-ext", "CLSMASK", "-o", str(hot),
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        found = json.loads(hot.read_text())
+        assert found["hot_columns"] == []
+        assert len(found["hot_rows"]) <= 3  # measured: 2, 1, 0, 2
+    table = tmp_path / "shapes.csv"
+    topo = waders("cluster-topology", str(clusters), "-o", str(table))
+    assert topo.returncode == 0, topo.stderr
+    lines = table.read_text().splitlines()
+    n = int(topo.stdout.split()[0])
+    assert len(lines) == n + 1 and n > 1000  # measured: 3562 seeded clusters of 11560
+    shapes = [line.rsplit(",", 1)[1] for line in lines[1:]]
+    assert shapes.count("point") > shapes.count("blob") > shapes.count("track") > 0
+    grid = waders("image-grid", str(processed), "--all-ext", "-o", str(tmp_path / "grid.png"))
+    assert grid.returncode == 0, grid.stderr
+    assert png_size(tmp_path / "grid.png") == (3 * 400, 2 * 300)  # 5 image HDUs on a 2 x 3 grid
