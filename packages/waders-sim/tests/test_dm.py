@@ -171,3 +171,21 @@ def test_dm_events_pasted_into_a_blank_image(tmp_path):
     mean = energy.sum() / 3.77
     sigma = np.sqrt(0.129 * mean + energy.size / 12.0)  # Fano and rounding
     assert electrons == pytest.approx(mean, abs=5 * sigma + 10)  # + charge of events cut at the CCD edge
+
+
+def test_dm_with_a_pysimdamicm_configuration_gets_images(tmp_path):
+    from waders.data import PYSIMDAMICM_CONFIGS, path
+
+    config = path(PYSIMDAMICM_CONFIGS) / "psimulCCDimg_config_file.json"  # no image process in it
+    rates = tmp_path / "rates.csv"
+    rates.write_text("energies,rates\n10,1\n")
+    out = tmp_path / "out"
+    result = waders(
+        "dm", str(rates), "--nevts", "30", "--json", str(config), "--set", "CF.ccd_shape=[100,120]",
+        "--events-per-image", "10", "-o", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    truths = [json.loads(p.read_text()) for p in sorted(out.glob("*.truth.json"))]
+    assert [t["n_events"] for t in truths] == [10, 10, 10]
+    assert sum(len(t["events"]) for t in truths) == 30
+    assert len(list(out.glob("waders_dm_*.root"))) == 1

@@ -84,12 +84,13 @@ def dm(
         extra += ["PasteClusterProcess.active=1", f"PasteClusterProcess.blank_dir={blank}", "CreateFitsImage.active=0"]
     if no_images:
         extra += [f"{name}.active=0" for name in _IMAGE_PROCESSES]
-    elif config_path is not None and not blank:
-        extra.insert(0, "CreateFitsImage.active=1")
-    if events_per_image is not None and not no_images:
+    elif events_per_image is not None:
         key = "clusters_per_blank" if blank else "n_events"
         extra.append(f"{image_process}.{key}={events_per_image}")
     config = load_cli_config("simulation", config_path, extra, default=default_dm_config())
+    if not no_images and not any(name in config.names for name in _IMAGE_PROCESSES):
+        # a configuration without images (e.g. pysimdamicm's): add simulated ones
+        config = load_cli_config("simulation", config_path, ["CreateFitsImage.active=1", *extra])
     options = SimOptions(output_dir=output_dir, seed=seed, prefix="waders_dm")
     run = simulate_dm(spectrum, nevts, config, options, stem=rates.stem, box=box, repeat_each=each)
     result = run.result
