@@ -71,6 +71,7 @@ def _shortcut_overrides(values: dict, extensions: tuple[str, ...], invert: bool)
     help="Leave out inputs whose name contains TEXT (repeatable; a .txt file lists several).",
 )
 @click.option("--save-img", is_flag=True, help="Write <stem>_waders.fits with the processed images.")
+@click.option("--bz2", is_flag=True, help="Write the processed images bzip2-compressed (<stem>_waders.fits.bz2).")
 @click.option("--save-plots", is_flag=True, help="Write PNG plots of every process under OUTPUT/plots/.")
 @click.option("--plot-format", type=click.Choice(["png", "pdf"]), default="png", show_default=True)
 @click.option("--skip-start", type=int, help="First skip used (input.image.id_skip_start).")
@@ -129,6 +130,7 @@ def ana(
     extensions: tuple[str, ...],
     skip: tuple[str, ...],
     save_img: bool,
+    bz2: bool,
     save_plots: bool,
     plot_format: str,
     list_processes: str | None,
@@ -205,6 +207,7 @@ def ana(
         layout=layout,
         mct=mct,
         oroot=oroot,
+        bz2=bz2,
     )
     for pattern in unmatched:
         click.echo(f"error: no file matches {pattern}", err=True)

@@ -5,7 +5,7 @@ Per input ``<stem>`` it writes into the output directory:
 * ``<stem>.summary.json`` (always; see :mod:`waders.ana.summary`);
 * ``<stem>_clusters.root`` with ``clustersRec``, ``info`` and ``process_config`` when
   ClusterFinder ran;
-* ``<stem>_waders.fits`` with the processed images when ``save_images`` is on;
+* ``<stem>_waders.fits`` (``.fits.bz2`` with ``bz2``) with the processed images when ``save_images`` is on;
 * PNG plots under ``plots/`` when plots are requested.
 
 A bad file does not stop a batch: it is reported and the others still run.
@@ -60,6 +60,7 @@ class AnalysisOptions:
     layout: str = "waders"
     mct: bool = False
     oroot: str | None = None
+    bz2: bool = False
 
 
 @dataclass
@@ -315,7 +316,7 @@ def analyse_file(
             outputs["clusters"] = str(root_path)
     save_images = options.save_images or any(p.save_image for p in processes)
     if save_images and (config.input is None or config.input.image.save_images):
-        fits_path = write_processed(out / fits_name, image, layout=options.layout)
+        fits_path = write_processed(out / f"{fits_name}{'.bz2' if options.bz2 else ''}", image, layout=options.layout)
         outputs["images"] = str(fits_path)
     summary = summarise(image, config, input_path=str(path), versions=versions)
     summary["outputs"] = dict(outputs)

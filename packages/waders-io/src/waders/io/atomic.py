@@ -16,6 +16,16 @@ from waders.core.errors import InputFileError
 
 __all__ = ["atomic_path"]
 
+#: Suffixes that writers (astropy, uproot) read as a compression request: kept last on the temporary file.
+_COMPRESSION_SUFFIXES = (".gz", ".bz2")
+
+
+def _temporary_suffix(final: Path) -> str:
+    """``.fits.tmp`` style, but ``....tmp.bz2`` for compressed names so the writer still compresses."""
+    if final.suffix.lower() in _COMPRESSION_SUFFIXES:
+        return ".tmp" + final.suffix
+    return final.suffix + ".tmp"
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path, *, suffix: str | None = None) -> Iterator[Path]:
@@ -38,7 +48,9 @@ def atomic_path(path: str | Path, *, suffix: str | None = None) -> Iterator[Path
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(
-            dir=final.parent, prefix=f".{final.name}.", suffix=suffix if suffix is not None else final.suffix + ".tmp"
+            dir=final.parent,
+            prefix=f".{final.name}.",
+            suffix=suffix if suffix is not None else _temporary_suffix(final),
         )
     except OSError as err:
         raise InputFileError(f"cannot write {final}: {err.strerror}", hint="check the output directory") from None

@@ -33,10 +33,11 @@ pixels); per amplifier ``std_trimmed_mean``, ``std_trimmed_std``, ``n_std_outlie
 
 Deliberate differences from pysimdamicm:
 
-* ``std_pattern`` (the companion variance file of averaged ACM inputs) is accepted but not
-  read: the flag uses ``std_compressed`` of the same image and raises a clear error when it
-  is missing (pysimdamicm used a variance as a standard deviation, and failed for
-  non-ACM inputs);
+* the flag uses ``std_compressed`` of the image when it exists (raw inputs); for averaged
+  inputs it reads the ``std_pattern`` companion variance file (``<name with pattern[0]
+  replaced by pattern[1]>``, :mod:`.companion`) and uses ``sqrt(variance)`` (pysimdamicm used
+  the variance as a standard deviation, and failed for non-ACM inputs); the source is
+  recorded as ``std_source`` (``"std_compressed"`` or the companion file name);
 * the flag map is stored per amplifier in readout order (pysimdamicm expanded it by
   repeating rows, wrong for row-concatenated extensions); the diagnostic Gaussian fit of
   the std values is not done;
@@ -62,6 +63,7 @@ from waders.core.kinds import Float, Int, ListOf, Str
 
 from ..base import AnalysisProcess
 from ..plotting import figure, image_view, wants_plots
+from .companion import companion_path, companion_std
 
 __all__ = ["CrossTalkProcess", "robust_median_ratio", "std_outliers"]
 
@@ -172,7 +174,8 @@ class CrossTalkProcess(AnalysisProcess):
     std_pattern = Param(
         ["avg_skips_contrun", "var_skips_contrun"],
         ListOf(Str()),
-        doc="pysimdamicm companion-file pattern; accepted, not used (std_compressed is used)",
+        doc="[average, variance] parts of the names of averaged images and their companion variance files "
+        "(used when std_compressed is missing)",
     )
     alpha_matrix = Param(True, doc="measure the crosstalk matrix alpha[dst, src]")
     qrange = Param([400.0, 5000.0], ListOf(Float(), length=2), doc="charge window of the seed pixels (image units)")
@@ -201,22 +204,24 @@ class CrossTalkProcess(AnalysisProcess):
             raise ConfigError(f"{self.name}.qrange must be increasing, got {self.qrange}")
         record: dict[str, Any] = {"amplifiers": [a.name for a in amps]}
         if self.flag:
-            record.update(self._flag(amps))
+            record.update(self._flag(data, amps))
         if self.alpha_matrix:
             record.update(self._matrix(data, amps, context))
         data.record(self.name, **record)
 
     # --- 1. outlier flag ---------------------------------------------------------------------------
-    def _flag(self, amps: list[Amplifier]) -> dict[str, Any]:
+    def _flag(self, image: SkipperImage, amps: list[Amplifier]) -> dict[str, Any]:
         flags = []
+        companion: dict[str, np.ndarray] | None = None
+        source = "std_compressed"
         for amp in amps:
-            if not amp.has("std_compressed"):
-                raise DataError(
-                    f"{self.name}: amplifier {amp.name} has no std_compressed for the crosstalk flag "
-                    f"(pysimdamicm's std_pattern companion files are not read)",
-                    hint="run CompressSkipperProcess with 'std' in func_to_compress, or set flag: false",
-                )
-            std = np.asarray(amp.get("std_compressed"), dtype=np.float64)
+            if amp.has("std_compressed"):
+                std = np.asarray(amp.get("std_compressed"), dtype=np.float64)
+            else:
+                if companion is None:
+                    companion = self._companion(image, amp)
+                    source = companion_path(image.source, self.std_pattern).name  # type: ignore[arg-type]
+                std = companion[amp.name]
             rows, cols = amp.geometry.region("active")
             outlier = np.zeros(std.shape, dtype=bool)
             active, mean, sigma = std_outliers(std[rows, cols], tuple(self.percentile), self.n_sig)
@@ -226,7 +231,18 @@ class CrossTalkProcess(AnalysisProcess):
         common = np.logical_and.reduce(flags)
         for amp in amps:
             amp.set("xtalk", common.astype(np.uint8))
-        return {"n_xtalk": int(common.sum())}
+        return {"n_xtalk": int(common.sum()), "std_source": source}
+
+    def _companion(self, image: SkipperImage, amp: Amplifier) -> dict[str, np.ndarray]:
+        """Skip std of every amplifier from the std_pattern companion file (clear error if there is none)."""
+        try:
+            return companion_std(image, self.std_pattern)
+        except DataError as err:
+            raise DataError(
+                f"{self.name}: amplifier {amp.name} has no std_compressed for the crosstalk flag and {err.message}",
+                hint="run CompressSkipperProcess with 'std' in func_to_compress, provide the std_pattern "
+                "companion file, or set flag: false",
+            ) from None
 
     # --- 2. alpha matrix -------------------------------------------------------------------------------
     def _seeds(self, image: SkipperImage, amp: Amplifier, index: int, values: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -37,6 +37,16 @@ KNOWN_COMMANDS = {
     "info": "waders-io",
     "example-data": "waders-data",
 }
+#: The successors of pysimdamicm's scripts (docs/howto/tools.md).
+KNOWN_COMMANDS.update(
+    {
+        "dm": "waders-sim",
+        "energy-threshold": "waders-ana",
+        "hot-regions": "waders-ana",
+        "cluster-topology": "waders-ana",
+        "image-grid": "waders-ana",
+    }
+)
 
 
 class LazyGroup(click.Group):

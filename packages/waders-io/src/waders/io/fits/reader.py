@@ -163,14 +163,14 @@ def _memmap_info(hdu: Any, path: Path) -> tuple[int, str, float, float] | None:
     dtype = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}[bitpix]
     offset = hdu.fileinfo()["datLoc"]
     size = abs(bitpix) // 8 * hdu.header["NAXIS1"] * hdu.header["NAXIS2"]
-    if path.suffix in (".gz", ".bz2", ".zip") or offset + size > path.stat().st_size:
-        if offset + size > path.stat().st_size:
-            raise InputFileError(
-                f"{path}: truncated FITS file: HDU {hdu.name or 0} needs {offset + size} bytes, "
-                f"the file has {path.stat().st_size}",
-                hint="copy the file again",
-            )
-        return None
+    if path.suffix.lower() in (".gz", ".bz2", ".zip"):
+        return None  # compressed stream: sizes are those of the decompressed data, nothing to memory-map
+    if offset + size > path.stat().st_size:
+        raise InputFileError(
+            f"{path}: truncated FITS file: HDU {hdu.name or 0} needs {offset + size} bytes, "
+            f"the file has {path.stat().st_size}",
+            hint="copy the file again",
+        )
     return offset, dtype, float(hdu.header.get("BSCALE", 1.0)), float(hdu.header.get("BZERO", 0.0))
 
 
