@@ -35,9 +35,18 @@ from waders.core.versions import waders_versions
 from waders.io.atomic import atomic_path
 from waders.io.fits import read_image, write_processed
 
+from .schema import SUMMARY_FORMAT
 from .summary import info_columns, process_config_columns, summarise
 
-__all__ = ["AnalysisOptions", "BatchResult", "analyse_file", "analyse_files", "expand_inputs", "output_stem"]
+__all__ = [
+    "AnalysisOptions",
+    "BatchResult",
+    "analyse_file",
+    "analyse_files",
+    "expand_inputs",
+    "output_stem",
+    "run_image",
+]
 
 log = logging.getLogger(__name__)
 
@@ -192,25 +201,16 @@ def check_config_against(config: Config, path: Path) -> None:
     check_image_config(config, read_image(path, config.input, lazy=True))
 
 
-def analyse_file(
-    path: Path,
-    config: Config,
-    options: AnalysisOptions,
-    *,
-    position: int = 0,
-    versions: dict[str, str] | None = None,
-    on_image: Callable[[SkipperImage], None] | None = None,
-) -> dict[str, str]:
-    """Analyse one file and write its outputs; return ``{kind: output path}``.
+def run_image(path: Path, config: Config, options: AnalysisOptions, *, position: int = 0) -> SkipperImage:
+    """Read one file and run the configured processes on it; nothing is written but plots.
 
-    ``on_image`` is called with the analysed image (the DQM evaluates its monitor elements on it).
+    Plots are written under ``options.output_dir`` only with ``options.save_plots``.
 
     Raises
     ------
     WadersError
-        For bad input (the caller reports it and goes on with the next file).
+        For bad input.
     """
-    versions = versions or waders_versions()
     image = read_image(path, config.input)
     stem = output_stem(path)
     image.meta["stem"] = stem
@@ -226,6 +226,35 @@ def analyse_file(
         options={"plot_format": options.plot_format, "conditions": options.conditions},
     )
     Pipeline(processes).run(image, context)
+    return image
+
+
+def analyse_file(
+    path: Path,
+    config: Config,
+    options: AnalysisOptions,
+    *,
+    position: int = 0,
+    versions: dict[str, str] | None = None,
+    on_image: Callable[[SkipperImage], None] | None = None,
+    image: SkipperImage | None = None,
+) -> dict[str, str]:
+    """Analyse one file and write its outputs; return ``{kind: output path}``.
+
+    ``on_image`` is called with the analysed image (the DQM evaluates its monitor elements on it).
+    ``image``, when given, is ``path`` already analysed by :func:`run_image` with ``config``:
+    only the outputs are written (:meth:`waders.ana.AnalysisResult.write`).
+
+    Raises
+    ------
+    WadersError
+        For bad input (the caller reports it and goes on with the next file).
+    """
+    versions = versions or waders_versions()
+    if image is None:
+        image = run_image(path, config, options, position=position)
+    processes = config.steps
+    stem = image.meta["stem"]
     if on_image is not None:
         on_image(image)
     outputs: dict[str, str] = {}
@@ -239,6 +268,7 @@ def analyse_file(
         fits_path = write_processed(out / f"{stem}_waders.fits", image)
         outputs["images"] = str(fits_path)
     summary = summarise(image, config, input_path=str(path), versions=versions)
+    summary = {"format": SUMMARY_FORMAT, **summary}
     summary["outputs"] = dict(outputs)
     summary_path = out / f"{stem}.summary.json"
     with atomic_path(summary_path) as tmp:

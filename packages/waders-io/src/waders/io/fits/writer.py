@@ -22,6 +22,7 @@ from waders.core.geometry import AmplifierGeometry, ImageGeometry
 from waders.core.image import SkipperImage
 
 from ..atomic import atomic_path
+from .bunit import ADU, product_unit
 
 __all__ = [
     "PRODUCT_EXTNAMES",
@@ -78,6 +79,17 @@ def _fits_header(cards: Mapping[str, Any] | Iterable[tuple[str, Any, str]]) -> A
         room = 80 - len(key) - len(repr(value)) - 8 if key.startswith("HIERARCH") else 40
         header[key] = (value, str(comment)[: max(0, min(40, room))])
     return header
+
+
+def _add_history(header: Any, image: SkipperImage) -> None:
+    """HISTORY cards: the waders version and the processes applied to ``image``, in order."""
+    provenance = image.provenance
+    if provenance is None:
+        return
+    version = provenance.versions.get("waders-core", "?")
+    header.add_history(f"waders {version} ({provenance.created}), processes applied in order:")
+    for i, step in enumerate(provenance.steps, start=1):
+        header.add_history(f"{i}. {step.process}")
 
 
 def _geometry_cards(geometries: Sequence[AmplifierGeometry]) -> dict[str, tuple[Any, str]]:
@@ -169,6 +181,7 @@ def write_raw_image(
             nrows = geometries[0].nrows
             naxis1 = sum(g.ncols for g in geometries) * nskips
             cards = {"NDCMS": (nskips, "samples (skips) per pixel"), **_geometry_cards(geometries)}
+            cards["BUNIT"] = (ADU, "unit of the samples")
             if hdu_number == 0:
                 cards.update(_time_cards(image.geometry, image.meta))
                 cards.update(dict(header or {}))
@@ -262,6 +275,7 @@ def write_averaged_image(
         "NDCMS": (image.geometry.nskips_averaged, "skips averaged"),
         "NCOL": (int(hdus[0][1].shape[1]), "pixels per row"),
         "IMAGE": ("averaged", "samples averaged over skips"),
+        "BUNIT": (product_unit(product) or "", "unit of the pixel values"),
         **_time_cards(image.geometry, image.meta),
         **dict(header or {}),
     }
@@ -275,7 +289,9 @@ def write_averaged_image(
         hdul.append(fits.PrimaryHDU(header=_fits_header(run)))
         for geometries, data in hdus:
             cards = {**_geometry_cards(geometries), "EXTNAME": geometries[0].name, "NCOL": int(data.shape[1])}
+            cards["BUNIT"] = run["BUNIT"]
             hdul.append(fits.ImageHDU(data.astype(np.float64), header=_fits_header(cards)))
+    _add_history(hdul[0].header, image)
     path = Path(path)
     with atomic_path(path) as tmp:
         hdul.writeto(tmp)
@@ -322,18 +338,24 @@ def write_processed(
     header.update(_fits_header(dict(extra_cards or {})))
     header["FILE"] = (image.source.name if image.source else "", "input file")
     header["WGEOM"] = json.dumps(image.geometry.describe(), separators=(",", ":"))
+    _add_history(header, image)
     hdul = fits.HDUList([fits.PrimaryHDU(header=header)])
     for product in products:
         groups = _assembled_hdus(image, product)
         data = np.concatenate([d for _, d in groups], axis=0) if len(groups) > 1 else groups[0][1]
         cards: dict[str, Any] = {"EXTNAME": extname_for(product), "PRODUCT": product}
+        unit = product_unit(product)
+        if unit is not None:
+            cards["BUNIT"] = (unit, "unit of the pixel values")
         row = 0
         for i, (geometries, block) in enumerate(groups, start=1):
             cards[f"AMP{i}"] = ",".join(g.name for g in geometries)
             cards[f"AMP{i}ROWS"] = f"{row}:{row + block.shape[0]}"
             row += block.shape[0]
         out = data.astype(np.uint8) if data.dtype == bool else data
-        hdul.append(fits.ImageHDU(out, header=_fits_header(cards)))
+        hdu_header = _fits_header(cards)
+        _add_history(hdu_header, image)
+        hdul.append(fits.ImageHDU(out, header=hdu_header))
     path = Path(path)
     with atomic_path(path) as tmp:
         hdul.writeto(tmp)
