@@ -185,3 +185,14 @@ def test_real_damicm_image(damicm):
     assert 8000 < len(damicm.clusters) < 15000
     for name, amp in damicm.amplifiers.items():  # the clusters plot of one amplifier shows its clusters
         assert damicm.plot("clusters", amplifier=name).axes[0].get_title() == f"{amp['n_clusters']} clusters"
+
+
+def test_clusters_tree_title_states_the_units(synthetic, tmp_path):
+    import uproot
+
+    from waders.io.root.titles import CLUSTERS_REC_TITLE
+
+    with uproot.open(synthetic.write(tmp_path)["clusters"]) as file:
+        title = file["clustersRec"].title
+    assert title == CLUSTERS_REC_TITLE
+    assert "Energy, Qmax, pixels_E, qmin_cluster_seed in keV" in title

@@ -139,6 +139,7 @@ def _ranges(config: Config) -> dict[str, tuple[int | None, int | None]]:
 
 def _clusters_file(path: Path, image: SkipperImage, config: Config, versions: dict[str, str], e2eV: float) -> None:
     from waders.io.root import open_output, write_clusters_tree, write_records_tree
+    from waders.io.root.titles import CLUSTERS_REC_TITLE
 
     clusters = image.results.get("ClusterFinder", {}).get("clusters")
     if clusters is None:
@@ -163,6 +164,7 @@ def _clusters_file(path: Path, image: SkipperImage, config: Config, versions: di
             ak.unflatten(per_cluster, counts),
             ak.unflatten(pixels, counts) if pixels is not None else None,
             lists=lists or None,
+            title=CLUSTERS_REC_TITLE,
         )
         write_records_tree(out, "info", {k: _one_entry(v) for k, v in info_columns(image).items()})
         write_records_tree(out, "process_config", process_config_columns(config, versions, e2eV))
