@@ -1,9 +1,11 @@
 """Python interface of waders-ana: :func:`analyse` one image as ``waders ana`` does, in memory.
 
->>> from waders.ana import analyse  # doctest: +SKIP
->>> result = analyse("image.fits", gain=10.0)  # doctest: +SKIP
->>> result.amplifiers["CCD_A"]["sigma_e"]  # doctest: +SKIP
->>> result.plot("pcd", amplifier="CCD_A")  # doctest: +SKIP
+Examples
+--------
+>>> from waders.ana import analyse                 # doctest: +SKIP
+>>> result = analyse("image.fits", gain=10.0)      # doctest: +SKIP
+>>> result.amplifiers                              # doctest: +SKIP
+>>> result.plot("pcd", amplifier="CCD_A")          # doctest: +SKIP
 """
 
 from __future__ import annotations

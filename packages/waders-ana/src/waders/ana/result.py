@@ -29,8 +29,8 @@ class AmplifierResult(Mapping[str, Any]):
     """Numbers of one amplifier: a read-only mapping with the keys of the summary file.
 
     ``result.amplifiers["CCD_A"]["gain_adu_per_e"]`` is the gain in ADU per electron;
-    the keys and their units are those of ``amplifiers`` in the summary
-    (:doc:`outputs <../outputs>`).  :attr:`results` holds everything each process
+    the keys and their units are those of ``amplifiers`` in the summary (see the
+    "Outputs and units" page).  :attr:`results` holds everything each process
     recorded (including arrays such as the per-row pedestals).
     """
 

@@ -1,8 +1,10 @@
 """Python interface of waders-sim: :func:`simulate` a Geant4 file as ``waders sim`` does.
 
->>> from waders.sim import simulate  # doctest: +SKIP
->>> sim = simulate("demo_g4.root", Diffusion__active=1, events=(0, 100))  # doctest: +SKIP
->>> sim.clusters.Energy  # doctest: +SKIP
+Examples
+--------
+>>> from waders.sim import simulate                                        # doctest: +SKIP
+>>> sim = simulate("demo_g4.root", events=(0, 100))                        # doctest: +SKIP
+>>> sim.clusters.Energy                                                    # doctest: +SKIP
 """
 
 from __future__ import annotations
