@@ -2,10 +2,10 @@
 
 Examples
 --------
->>> from waders.ana import analyse                 # doctest: +SKIP
->>> result = analyse("image.fits", gain=10.0)      # doctest: +SKIP
->>> result.amplifiers                              # doctest: +SKIP
->>> result.plot("pcd", amplifier="CCD_A")          # doctest: +SKIP
+>>> from waders.ana import analyse  # doctest: +SKIP
+>>> result = analyse("image.fits", gain=10.0)  # doctest: +SKIP
+>>> result.amplifiers  # doctest: +SKIP
+>>> result.plot("pcd", amplifier="CCD_A")  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Examples
 --------
->>> from waders.sim import simulate                                        # doctest: +SKIP
->>> sim = simulate("demo_g4.root", events=(0, 100))                        # doctest: +SKIP
->>> sim.clusters.Energy                                                    # doctest: +SKIP
+>>> from waders.sim import simulate  # doctest: +SKIP
+>>> sim = simulate("demo_g4.root", events=(0, 100))  # doctest: +SKIP
+>>> sim.clusters.Energy  # doctest: +SKIP
 """
 
 from __future__ import annotations
