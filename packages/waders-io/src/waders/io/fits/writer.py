@@ -84,7 +84,10 @@ def _fits_header(cards: Mapping[str, Any] | Iterable[tuple[str, Any, str]]) -> A
 def _add_history(header: Any, image: SkipperImage) -> None:
     """HISTORY cards: the waders version and the processes applied to ``image``, in order."""
     provenance = image.provenance
-    if provenance is None:
+    if provenance is None:  # made in memory (simulation): no processes of waders-ana ran on it
+        from waders.core.versions import waders_versions
+
+        header.add_history(f"written by waders {waders_versions().get('waders-core', '?')}")
         return
     version = provenance.versions.get("waders-core", "?")
     header.add_history(f"waders {version} ({provenance.created}), processes applied in order:")
@@ -187,7 +190,10 @@ def write_raw_image(
                 cards.update(dict(header or {}))
             if len(groups) > 1:
                 cards["EXTNAME"] = (geometries[0].name, "amplifier")
-            _write_streamed_hdu(tmp, hdu_number, cards, nrows, naxis1, file_dtype, amps, invert_polarity, block_rows)
+            history = image if hdu_number == 0 else None
+            _write_streamed_hdu(
+                tmp, hdu_number, cards, nrows, naxis1, file_dtype, amps, invert_polarity, block_rows, history
+            )
     return path
 
 
@@ -201,6 +207,7 @@ def _write_streamed_hdu(
     amps: Sequence[Any],
     invert_polarity: float | None,
     block_rows: int | None,
+    history: SkipperImage | None = None,
 ) -> None:
     from astropy.io import fits
 
@@ -222,6 +229,8 @@ def _write_streamed_hdu(
         header["BSCALE"] = 1
         header["BZERO"] = 2 ** (8 * file_dtype.itemsize - 1)
     header.update(_fits_header(cards))
+    if history is not None:
+        _add_history(header, history)
     step = block_rows or max(1, (64 << 20) // max(1, naxis1 * 8))
     stream = fits.StreamingHDU(tmp, header)
     try:
