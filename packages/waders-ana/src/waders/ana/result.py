@@ -11,7 +11,7 @@ import numpy as np
 
 from waders.core.config import Config
 from waders.core.errors import DataError
-from waders.core.image import Amplifier, SkipperImage
+from waders.core.image import Amplifier, SkipperImage, short_repr
 
 __all__ = ["AmplifierResult", "AnalysisResult"]
 
@@ -74,7 +74,7 @@ class AmplifierResult(Mapping[str, Any]):
         ]
         if self._values.get("fit_valid") is False:
             shown.append("fit NOT valid")
-        return f"<AmplifierResult {self.name}: " + ", ".join(shown or ["no numbers"]) + ">"
+        return short_repr(f"<AmplifierResult {self.name}: " + ", ".join(shown or ["no numbers"]) + ">")
 
 
 @dataclass(repr=False)
@@ -212,7 +212,7 @@ class AnalysisResult:
         clusters = self.clusters
         n_clusters = f", {len(clusters)} clusters" if clusters is not None else ""
         warnings = f", {len(self.warnings)} warning(s)" if self.warnings else ""
-        return (
+        return short_repr(
             f"<AnalysisResult {self.path.name}: amplifiers {amps}; "
             f"{' -> '.join(self.config.names)}{n_clusters}{warnings}>"
-        )[:400]
+        )

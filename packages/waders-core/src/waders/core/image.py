@@ -19,7 +19,7 @@ import numpy as np
 from .errors import DataError
 from .geometry import AmplifierGeometry, ImageGeometry
 
-__all__ = ["RAW", "Amplifier", "RawSamples", "SkipperImage", "iter_row_blocks"]
+__all__ = ["MAX_REPR", "RAW", "Amplifier", "RawSamples", "SkipperImage", "iter_row_blocks", "short_repr"]
 
 #: Name of the raw-sample product.
 RAW = "raw"
@@ -128,7 +128,7 @@ class Amplifier:
         rows, cols = self.geometry.shape
         products = ", ".join(self.available()) or "none"
         results = ", ".join(self.results) or "none"
-        return _short(f"<Amplifier {self.name}: {rows}x{cols} pixels; products: {products}; results: {results}>")
+        return short_repr(f"<Amplifier {self.name}: {rows}x{cols} pixels; products: {products}; results: {results}>")
 
     def set(self, name: str, array: np.ndarray) -> None:
         """Store a 2-D product; its shape must match the amplifier geometry."""
@@ -229,7 +229,7 @@ class SkipperImage:
         first = next(iter(self.amplifiers.values()), None)
         products = (", ".join(first.available()) if first is not None else "") or "none"
         skips = f", {self.geometry.nskips} skips" if self.geometry.nskips > 1 else ""
-        return _short(f"<SkipperImage {self.label}: amplifiers {amps or 'none'}{skips}; products: {products}>")
+        return short_repr(f"<SkipperImage {self.label}: amplifiers {amps or 'none'}{skips}; products: {products}>")
 
     @property
     def label(self) -> str:
@@ -249,6 +249,6 @@ class SkipperImage:
 MAX_REPR = 300
 
 
-def _short(text: str) -> str:
+def short_repr(text: str) -> str:
     """``text`` cut to :data:`MAX_REPR` characters (keeping the closing ``>``)."""
     return text if len(text) <= MAX_REPR else text[: MAX_REPR - 5] + "...>"

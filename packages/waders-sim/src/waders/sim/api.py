@@ -102,10 +102,12 @@ class SimulationResult:
 
     def __repr__(self) -> str:
         images = f", {len(self.images)} image(s)" if self.images else ""
-        return (
+        from waders.core.image import short_repr
+
+        return short_repr(
             f"<SimulationResult {self.input.name}: {self.events_read} events read, {self.events_kept} simulated, "
             f"{len(self.clusters)} clusters{images}; {' -> '.join(self.config.names)}>"
-        )[:300]
+        )
 
 
 def _flat(events: Any) -> Any:
