@@ -196,3 +196,14 @@ def test_clusters_tree_title_states_the_units(synthetic, tmp_path):
         title = file["clustersRec"].title
     assert title == CLUSTERS_REC_TITLE
     assert "Energy, Qmax, pixels_E, qmin_cluster_seed in keV" in title
+
+
+def test_pcd_plot_of_a_fit_on_electrons_is_labelled_in_electrons(raw_file):
+    result = analyse(
+        raw_file,
+        sequence="CompressSkipperProcess,PedestalSubtractionProcess,CalibrationProcess,FitDarkCurrentProcess",
+        gain=GAIN,
+        CalibrationProcess__from_dc_fit=False,
+        FitDarkCurrentProcess__image="mean_compressed_pedestal_subtracted_e",
+    )
+    assert result.plot("pcd", amplifier="L").axes[0].get_xlabel() == "pixel charge (e-)"

@@ -54,11 +54,12 @@ def image_figure(image: SkipperImage, amplifier: Amplifier, product: str | None 
     return fig
 
 
-def pcd_figure(image: SkipperImage, amplifier: Amplifier) -> Any:
+def pcd_figure(image: SkipperImage, amplifier: Amplifier, *, unit: str = "ADU") -> Any:
     """Pixel-charge distribution and the dark-current fit of FitDarkCurrentProcess.
 
     The histogram is the one fitted (``pcd_edges``, ``pcd_counts``); the red steps are the
-    fitted expectation per bin (``pcd_expected``).
+    fitted expectation per bin (``pcd_expected``).  ``unit`` is that of the fitted image
+    (``"ADU"``, or ``"e-"`` when the fit ran on a calibrated image).
     """
     results = amplifier.results.get(_FIT)
     if not results:
@@ -78,10 +79,10 @@ def pcd_figure(image: SkipperImage, amplifier: Amplifier) -> Any:
         ax.stairs(expected, fit_edges, color="tab:red", label=label)
     ax.set_yscale("log")
     ax.set_ylim(bottom=0.5)
-    ax.set_xlabel("pixel charge (ADU)")
-    ax.set_ylabel(f"pixels / {width:.3g} ADU")
+    ax.set_xlabel(f"pixel charge ({unit})")
+    ax.set_ylabel(f"pixels / {width:.3g} {unit}")
     text = (
-        f"gain = {results['gain_adu_per_e']:.4g} ± {results['gain_err']:.2g} ADU/e-\n"
+        f"gain = {results['gain_adu_per_e']:.4g} ± {results['gain_err']:.2g} {unit}/e-\n"
         f"$\\sigma$ = {results['sigma_e']:.3g} e-\n"
         f"$\\lambda$ = {results['lambda_e_per_pixel']:.4g} ± {results['lambda_err']:.2g} e-/pixel\n"
         f"$\\chi^2$/ndf = {results['chi2_ndf']:.3g}, valid: {results['valid']}"

@@ -172,6 +172,9 @@ class AnalysisResult:
         draw = {"image": figures.image_figure, "pcd": figures.pcd_figure, "pedestal": figures.pedestal_figure}
         if kind not in draw:
             raise DataError(f"unknown plot kind {kind!r}", hint=f"use one of {', '.join(figures.KINDS)}")
+        if kind == "pcd":
+            fit = next((p for p in self.config.steps if p.name == "FitDarkCurrentProcess"), None)
+            options.setdefault("unit", fit.unit if fit is not None else "ADU")
         return draw[kind](self.image, self._amplifier(amplifier), **options)
 
     def write(self, directory: str | Path, *, save_images: bool = False) -> dict[str, str]:
