@@ -207,3 +207,13 @@ def test_pcd_plot_of_a_fit_on_electrons_is_labelled_in_electrons(raw_file):
         FitDarkCurrentProcess__image="mean_compressed_pedestal_subtracted_e",
     )
     assert result.plot("pcd", amplifier="L").axes[0].get_xlabel() == "pixel charge (e-)"
+
+
+def test_jupyter_shows_a_table_of_the_numbers(damicm):
+    html = damicm._repr_html_()
+    assert html.count("<tr>") == 1 + len(damicm.amplifiers)
+    assert "gain (ADU/e-)" in html and "dark current (e-/pixel)" in html
+    gain = damicm.amplifiers["CCD_B"]["gain_adu_per_e"]
+    assert f"<td>{gain:.4g}</td>" in html
+    n_invalid = sum(amp["fit_valid"] is False for amp in damicm.amplifiers.values())
+    assert html.count("<b>NO</b>") == n_invalid

@@ -210,6 +210,26 @@ class AnalysisResult:
                 return values.astype(str)
         raise DataError("the clusters do not say their amplifier", hint="plot 'clusters' with amplifier=None")
 
+    def _repr_html_(self) -> str:
+        """Jupyter display: the short repr and a table of the numbers per amplifier (units in the header)."""
+        from html import escape
+
+        columns = [(key, f"{label} ({unit})" if unit else label) for key, label, unit in _SHOWN]
+        head = "".join(f"<th>{escape(title)}</th>" for _, title in columns)
+        rows = []
+        for name, amp in self.amplifiers.items():
+            cells = "".join(
+                f"<td>{amp[key]:.4g}</td>" if isinstance(amp.get(key), int | float) else "<td></td>"
+                for key, _ in columns
+            )
+            valid = {True: "yes", False: "<b>NO</b>"}.get(amp.get("fit_valid"), "")
+            rows.append(f"<tr><th>{escape(name)}</th>{cells}<td>{valid}</td></tr>")
+        return (
+            f"<p>{escape(repr(self))}</p><table><tr><th>amplifier</th>{head}<th>fit valid</th></tr>"
+            + "".join(rows)
+            + "</table>"
+        )
+
     def __repr__(self) -> str:
         amps = ", ".join(self.image.amplifiers)
         clusters = self.clusters
