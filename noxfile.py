@@ -132,7 +132,7 @@ def root(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build the documentation with MkDocs, warnings as errors, reference pages generated from the code."""
     _install(session, list(PACKAGES))
-    session.install("mkdocs>=1.5")
+    session.install("mkdocs>=1.5", "mkdocstrings[python]>=0.24")
     build = ROOT / "build"
     session.run("python", "docs/gen_reference.py", "docs", str(build / "docs"))
     config = (

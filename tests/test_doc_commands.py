@@ -16,6 +16,10 @@ Commands that set up the environment the test already runs in (creating a virtua
 environment, ``pip install``, ``source``) or run the test sessions themselves (``nox``,
 ``pytest``) are left out by :data:`NOT_RUN`, each with its reason.
 
+Pages whose first line is ``<!-- doc-test: python -->`` are notebooks (the tutorial): their
+fenced ``python`` blocks are cells, run in order in one Python session, in a fresh folder
+where ``waders example-data .`` was run; a cell that raises fails the test, naming its line.
+
 Run it with ``nox -s doc-commands`` (every package installed), or ``pytest -c pyproject.toml
 --rootdir . tests/test_doc_commands.py`` in an environment with every waders package.
 """
@@ -146,3 +150,88 @@ def test_every_command_of_the_page_runs(page, tmp_path):
                 f"{command.text}\n{result.stderr.strip()[-2000:]}"
             )
     assert not failures, "\n\n".join(failures)
+
+
+# --- notebook pages: python cells ----------------------------------------------------------------------
+_PYTHON_PAGE = "<!-- doc-test: python -->"
+_CELL = re.compile(
+    r"^(?:<!--[ \t]*doc-test:[ \t]*(?P<marker>[^\n]*?)[ \t]*-->\n)?```python\n(?P<body>.*?)^```", re.M | re.S
+)
+#: Runs the cells given as JSON [[line, code], ...] on stdin in one namespace; reports the failing one.
+_CELL_RUNNER = """
+import json, sys, traceback
+page, cells = json.load(sys.stdin)
+namespace = {"__name__": "__main__"}
+for line, code in cells:
+    try:
+        exec(compile(code, f"{page}:{line}", "exec"), namespace)
+    except Exception:
+        print(f"{page}:{line}: the cell failed", file=sys.stderr)
+        traceback.print_exc()
+        sys.exit(1)
+print(f"{len(cells)} cells ran")
+"""
+
+
+def python_cells(page: Path) -> list[tuple[int, str]]:
+    """``(line, code)`` of the ``python`` blocks of a notebook page (none for other pages)."""
+    text = page.read_text()
+    if not text.startswith(_PYTHON_PAGE):
+        return []
+    cells = []
+    for block in _CELL.finditer(text):
+        marker = block.group("marker") or ""
+        if marker and not re.fullmatch(r"skip\s+\S.*", marker):
+            raise ValueError(f"{page.name}: unknown doc-test marker {marker!r} before a python cell (use skip REASON)")
+        if not marker:
+            cells.append((text[: block.start("body")].count("\n") + 1, block.group("body")))
+    return cells
+
+
+NOTEBOOKS = {page.relative_to(ROOT).as_posix(): python_cells(page) for page in PAGES if python_cells(page)}
+
+
+def run_cells(page: str, cells: list[tuple[int, str]], folder: Path) -> subprocess.CompletedProcess:
+    """Run the cells of a page in a new Python process in ``folder`` (after ``waders example-data .``)."""
+    import json
+
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "MPLBACKEND": "Agg"}
+    setup = subprocess.run(
+        ["waders", "example-data", "."], cwd=folder, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert setup.returncode == 0, setup.stderr
+    return subprocess.run(
+        [sys.executable, "-c", _CELL_RUNNER],
+        input=json.dumps([page, cells]),
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def test_the_tutorial_is_a_notebook_of_many_cells():
+    assert "docs/tutorial.md" in NOTEBOOKS
+    assert len(NOTEBOOKS["docs/tutorial.md"]) >= 10
+
+
+def test_a_failing_cell_is_reported_with_its_line(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        f"{_PYTHON_PAGE}\n# t\n```python\nx = 41\n```\n<!-- doc-test: skip not runnable here -->\n"
+        "```python\nraise SystemExit(3)\n```\n```python\nassert x == 42, x\n```\n"
+    )
+    cells = python_cells(page)
+    assert cells == [(4, "x = 41\n"), (11, "assert x == 42, x\n")]
+    result = run_cells("page.md", cells, tmp_path)
+    assert result.returncode == 1
+    assert "page.md:11: the cell failed" in result.stderr and "AssertionError: 41" in result.stderr
+
+
+@pytest.mark.parametrize("page", sorted(NOTEBOOKS))
+def test_every_cell_of_the_notebook_runs(page, tmp_path):
+    result = run_cells(page, NOTEBOOKS[page], tmp_path)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert f"{len(NOTEBOOKS[page])} cells ran" in result.stdout

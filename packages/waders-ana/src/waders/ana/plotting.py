@@ -17,7 +17,7 @@ import numpy as np
 from waders.core.image import Amplifier, SkipperImage
 from waders.core.pipeline import RunContext
 
-__all__ = ["figure", "image_view", "plot_path", "wants_plots"]
+__all__ = ["figure", "figure_title", "image_view", "new_figure", "plot_path", "save_figure", "wants_plots"]
 
 STYLE = {
     "figure.figsize": (7.0, 4.5),
@@ -46,6 +46,39 @@ def plot_path(context: RunContext, image: SkipperImage, process: str, what: str,
     return directory / f"{stem}_{process}_{what}{amp}.{fmt}"
 
 
+def new_figure(
+    title: str, *, ncols: int = 1, nrows: int = 1, size: tuple[float, float] | None = None
+) -> tuple[Any, Any]:
+    """A :class:`matplotlib.figure.Figure` in the waders style and its axes, titled ``title``.
+
+    The figure is not registered with pyplot: nothing is shown or kept open unless the
+    caller does so (a notebook displays a returned figure inline).
+    """
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=size or STYLE["figure.figsize"], dpi=STYLE["figure.dpi"])
+        axes = fig.subplots(nrows, ncols, squeeze=True)
+        fig.suptitle(title, fontsize=10)
+    return fig, axes
+
+
+def figure_title(image: SkipperImage, process: str, amplifier: Amplifier | None = None) -> str:
+    """``<image>, amplifier <A>: <process>``, the title of every waders-ana plot."""
+    amp = f", amplifier {amplifier.name}" if amplifier is not None else ""
+    return f"{image.label}{amp}: {process}"
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Write ``fig`` atomically to ``path`` (format from the suffix, tight bounding box)."""
+    from waders.io.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip("."), bbox_inches="tight")
+    return path
+
+
 @contextlib.contextmanager
 def figure(
     context: RunContext,
@@ -58,25 +91,13 @@ def figure(
     nrows: int = 1,
     size: tuple[float, float] | None = None,
 ) -> Iterator[tuple[Any, Any]]:
-    """Create a figure, yield ``(fig, axes)``, then save it atomically and close it."""
+    """Create a figure (:func:`new_figure`), yield ``(fig, axes)``, then save it under ``plots/``."""
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    from waders.io.atomic import atomic_path
-
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(nrows, ncols, figsize=size or STYLE["figure.figsize"], squeeze=True)
-        amp = f", amplifier {amplifier.name}" if amplifier is not None else ""
-        fig.suptitle(f"{image.label}{amp}: {process}", fontsize=10)
-        try:
-            yield fig, axes
-            path = plot_path(context, image, process, what, amplifier)
-            with atomic_path(path) as tmp:
-                fig.savefig(tmp, format=path.suffix.lstrip("."))
-        finally:
-            plt.close(fig)
+    with matplotlib.rc_context(STYLE):
+        fig, axes = new_figure(figure_title(image, process, amplifier), ncols=ncols, nrows=nrows, size=size)
+        yield fig, axes
+        save_figure(fig, plot_path(context, image, process, what, amplifier))
 
 
 def image_view(ax: Any, data: np.ndarray, *, label: str, percentiles: tuple[float, float] = (1, 99)) -> Any:

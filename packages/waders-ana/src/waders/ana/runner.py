@@ -35,9 +35,18 @@ from waders.core.versions import waders_versions
 from waders.io.atomic import atomic_path
 from waders.io.fits import read_image, write_processed
 
+from .schema import SUMMARY_FORMAT
 from .summary import info_columns, process_config_columns, summarise
 
-__all__ = ["AnalysisOptions", "BatchResult", "analyse_file", "analyse_files", "expand_inputs", "output_stem"]
+__all__ = [
+    "AnalysisOptions",
+    "BatchResult",
+    "analyse_file",
+    "analyse_files",
+    "expand_inputs",
+    "output_stem",
+    "run_image",
+]
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +196,7 @@ def _clusters_file(
     path: Path, image: SkipperImage, config: Config, versions: dict[str, str], e2eV: float, layout: str = "waders"
 ) -> None:
     from waders.io.root import open_output, write_clusters_tree, write_records_tree
+    from waders.io.root.titles import CLUSTERS_REC_TITLE
 
     clusters = image.results.get("ClusterFinder", {}).get("clusters")
     if clusters is None:
@@ -211,6 +221,7 @@ def _clusters_file(
             ak.unflatten(per_cluster, counts),
             ak.unflatten(pixels, counts) if pixels is not None else None,
             lists=lists or None,
+            title=CLUSTERS_REC_TITLE,
         )
         write_records_tree(out, "info", {k: _one_entry(v) for k, v in info_columns(image).items()})
         write_records_tree(out, "process_config", process_config_columns(config, versions, e2eV))
@@ -253,25 +264,16 @@ def check_config_against(config: Config, path: Path) -> None:
     check_image_config(config, read_image(path, config.input, lazy=True))
 
 
-def analyse_file(
-    path: Path,
-    config: Config,
-    options: AnalysisOptions,
-    *,
-    position: int = 0,
-    versions: dict[str, str] | None = None,
-    on_image: Callable[[SkipperImage], None] | None = None,
-) -> dict[str, str]:
-    """Analyse one file and write its outputs; return ``{kind: output path}``.
+def run_image(path: Path, config: Config, options: AnalysisOptions, *, position: int = 0) -> SkipperImage:
+    """Read one file and run the configured processes on it; nothing is written but plots.
 
-    ``on_image`` is called with the analysed image (the DQM evaluates its monitor elements on it).
+    Plots are written under ``options.output_dir`` only with ``options.save_plots``.
 
     Raises
     ------
     WadersError
-        For bad input (the caller reports it and goes on with the next file).
+        For bad input.
     """
-    versions = versions or waders_versions()
     truth = None
     if options.mct:
         from .clusters.truth import read_truth
@@ -297,6 +299,35 @@ def analyse_file(
         from .clusters.truth import match_truth
 
         found["clusters"] = match_truth(found["clusters"], *truth)
+    return image
+
+
+def analyse_file(
+    path: Path,
+    config: Config,
+    options: AnalysisOptions,
+    *,
+    position: int = 0,
+    versions: dict[str, str] | None = None,
+    on_image: Callable[[SkipperImage], None] | None = None,
+    image: SkipperImage | None = None,
+) -> dict[str, str]:
+    """Analyse one file and write its outputs; return ``{kind: output path}``.
+
+    ``on_image`` is called with the analysed image (the DQM evaluates its monitor elements on it).
+    ``image``, when given, is ``path`` already analysed by :func:`run_image` with ``config``:
+    only the outputs are written (:meth:`waders.ana.AnalysisResult.write`).
+
+    Raises
+    ------
+    WadersError
+        For bad input (the caller reports it and goes on with the next file).
+    """
+    versions = versions or waders_versions()
+    if image is None:
+        image = run_image(path, config, options, position=position)
+    processes = config.steps
+    stem = image.meta["stem"]
     if on_image is not None:
         on_image(image)
     outputs: dict[str, str] = {}
@@ -319,6 +350,7 @@ def analyse_file(
         fits_path = write_processed(out / f"{fits_name}{'.bz2' if options.bz2 else ''}", image, layout=options.layout)
         outputs["images"] = str(fits_path)
     summary = summarise(image, config, input_path=str(path), versions=versions)
+    summary = {"format": SUMMARY_FORMAT, **summary}
     summary["outputs"] = dict(outputs)
     summary_path = out / f"{stem}.summary.json"
     with atomic_path(summary_path) as tmp:

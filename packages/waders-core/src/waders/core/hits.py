@@ -91,6 +91,11 @@ class HitCollection:
     def __len__(self) -> int:
         return len(self.events)
 
+    def __repr__(self) -> str:
+        n_hits = int(ak.sum(ak.num(self.events.edep, axis=1))) if len(self.events) else 0
+        primaries = "with" if self.primaries is not None else "without"
+        return f"<HitCollection: {len(self)} events, {n_hits} hits, {primaries} primaries>"
+
     @property
     def event_id(self) -> np.ndarray:
         """Event ids (one per event)."""

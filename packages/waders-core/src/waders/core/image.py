@@ -19,7 +19,7 @@ import numpy as np
 from .errors import DataError
 from .geometry import AmplifierGeometry, ImageGeometry
 
-__all__ = ["RAW", "Amplifier", "RawSamples", "SkipperImage", "iter_row_blocks"]
+__all__ = ["MAX_REPR", "RAW", "Amplifier", "RawSamples", "SkipperImage", "iter_row_blocks", "short_repr"]
 
 #: Name of the raw-sample product.
 RAW = "raw"
@@ -124,6 +124,12 @@ class Amplifier:
     def __getitem__(self, name: str) -> Any:
         return self.get(name)
 
+    def __repr__(self) -> str:
+        rows, cols = self.geometry.shape
+        products = ", ".join(self.available()) or "none"
+        results = ", ".join(self.results) or "none"
+        return short_repr(f"<Amplifier {self.name}: {rows}x{cols} pixels; products: {products}; results: {results}>")
+
     def set(self, name: str, array: np.ndarray) -> None:
         """Store a 2-D product; its shape must match the amplifier geometry."""
         array = np.asarray(array)
@@ -218,6 +224,13 @@ class SkipperImage:
                 f"no amplifier '{name}' in {self.label} (amplifiers: {', '.join(self.amplifiers)})"
             ) from None
 
+    def __repr__(self) -> str:
+        amps = ", ".join(f"{n} {a.geometry.shape[0]}x{a.geometry.shape[1]}" for n, a in self.amplifiers.items())
+        first = next(iter(self.amplifiers.values()), None)
+        products = (", ".join(first.available()) if first is not None else "") or "none"
+        skips = f", {self.geometry.nskips} skips" if self.geometry.nskips > 1 else ""
+        return short_repr(f"<SkipperImage {self.label}: amplifiers {amps or 'none'}{skips}; products: {products}>")
+
     @property
     def label(self) -> str:
         """Short name of the image for messages and plot titles."""
@@ -230,3 +243,12 @@ class SkipperImage:
     def add_header_card(self, key: str, value: Any, comment: str = "") -> None:
         """Queue a header card for output files (replaces pysimdamicm's global ``_tohdr``)."""
         self.header_cards[key] = (value, comment)
+
+
+#: Longest repr of images and amplifiers (notebooks print them; arrays are never shown).
+MAX_REPR = 300
+
+
+def short_repr(text: str) -> str:
+    """``text`` cut to :data:`MAX_REPR` characters (keeping the closing ``>``)."""
+    return text if len(text) <= MAX_REPR else text[: MAX_REPR - 5] + "...>"

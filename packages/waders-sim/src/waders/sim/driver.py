@@ -28,7 +28,7 @@ import numpy as np
 from waders.core.config import Config
 from waders.core.pipeline import Pipeline, RunContext
 from waders.core.versions import waders_versions
-from waders.io.root import ClustersTreeWriter, iter_geant4, open_output, read_run_info, write_records_tree
+from waders.io.root import ClustersTreeWriter, iter_geant4, open_output, read_run_info, titles, write_records_tree
 
 from .checks import check_chain
 from .events import SimEvents
@@ -298,9 +298,11 @@ def simulate_file(
     result = SimResult(output=output)
     pipeline = Pipeline(processes)
     with open_output(output) as out:
-        rec = ClustersTreeWriter(out, "clustersRec", id_branch="event")
-        true = ClustersTreeWriter(out, "clustersTrue", id_branch="event")
-        pixelized = ClustersTreeWriter(out, "pixelizedEvent", id_branch="event", count_branch="Ncollections")
+        rec = ClustersTreeWriter(out, "clustersRec", id_branch="event", title=titles.CLUSTERS_REC_TITLE)
+        true = ClustersTreeWriter(out, "clustersTrue", id_branch="event", title=titles.CLUSTERS_TRUE_TITLE)
+        pixelized = ClustersTreeWriter(
+            out, "pixelizedEvent", id_branch="event", count_branch="Ncollections", title=titles.PIXELIZED_TITLE
+        )
         chunks = iter_geant4(
             path,
             step_size=options.chunk_size,

@@ -30,6 +30,7 @@ from waders.io.root import (
     read_run_info,
     write_records_tree,
 )
+from waders.io.root.titles import TITLES
 
 from .driver import SimOptions, SimResult, _geant4_config, _process_config, simulate_file
 
@@ -60,7 +61,8 @@ def _merge_tree(out: Any, parts: list[Path], tree: str, count_branch: str) -> No
         fields = [f for f in clusters.fields if f != "pixels" and f not in groups]
         pixels = clusters["pixels"] if "pixels" in clusters.fields else None
         if writer is None:
-            writer = ClustersTreeWriter(out, tree, id_branch="event", count_branch=count_branch)
+            title = TITLES.get(tree, "")
+            writer = ClustersTreeWriter(out, tree, id_branch="event", count_branch=count_branch, title=title)
         lists = {group: clusters[group] for group in groups} or None
         writer.extend(ak.to_numpy(data["event"]).astype(np.int32), clusters[fields], pixels, lists)
 

@@ -22,6 +22,7 @@ from waders.core.geometry import AmplifierGeometry, ImageGeometry
 from waders.core.image import SkipperImage
 
 from ..atomic import atomic_path
+from .bunit import ADU, product_unit
 
 __all__ = [
     "PRODUCT_EXTNAMES",
@@ -81,6 +82,20 @@ def _fits_header(cards: Mapping[str, Any] | Iterable[tuple[str, Any, str]]) -> A
         room = 80 - len(key) - len(repr(value)) - 8 if key.startswith("HIERARCH") else 40
         header[key] = (value, str(comment)[: max(0, min(40, room))])
     return header
+
+
+def _add_history(header: Any, image: SkipperImage) -> None:
+    """HISTORY cards: the waders version and the processes applied to ``image``, in order."""
+    provenance = image.provenance
+    if provenance is None:  # made in memory (simulation): no processes of waders-ana ran on it
+        from waders.core.versions import waders_versions
+
+        header.add_history(f"written by waders {waders_versions().get('waders-core', '?')}")
+        return
+    version = provenance.versions.get("waders-core", "?")
+    header.add_history(f"waders {version} ({provenance.created}), processes applied in order:")
+    for i, step in enumerate(provenance.steps, start=1):
+        header.add_history(f"{i}. {step.process}")
 
 
 def _geometry_cards(geometries: Sequence[AmplifierGeometry]) -> dict[str, tuple[Any, str]]:
@@ -172,12 +187,16 @@ def write_raw_image(
             nrows = geometries[0].nrows
             naxis1 = sum(g.ncols for g in geometries) * nskips
             cards = {"NDCMS": (nskips, "samples (skips) per pixel"), **_geometry_cards(geometries)}
+            cards["BUNIT"] = (ADU, "unit of the samples")
             if hdu_number == 0:
                 cards.update(_time_cards(image.geometry, image.meta))
                 cards.update(dict(header or {}))
             if len(groups) > 1:
                 cards["EXTNAME"] = (geometries[0].name, "amplifier")
-            _write_streamed_hdu(tmp, hdu_number, cards, nrows, naxis1, file_dtype, amps, invert_polarity, block_rows)
+            history = image if hdu_number == 0 else None
+            _write_streamed_hdu(
+                tmp, hdu_number, cards, nrows, naxis1, file_dtype, amps, invert_polarity, block_rows, history
+            )
     return path
 
 
@@ -191,6 +210,7 @@ def _write_streamed_hdu(
     amps: Sequence[Any],
     invert_polarity: float | None,
     block_rows: int | None,
+    history: SkipperImage | None = None,
 ) -> None:
     from astropy.io import fits
 
@@ -212,6 +232,8 @@ def _write_streamed_hdu(
         header["BSCALE"] = 1
         header["BZERO"] = 2 ** (8 * file_dtype.itemsize - 1)
     header.update(_fits_header(cards))
+    if history is not None:
+        _add_history(header, history)
     step = block_rows or max(1, (64 << 20) // max(1, naxis1 * 8))
     stream = fits.StreamingHDU(tmp, header)
     try:
@@ -265,6 +287,7 @@ def write_averaged_image(
         "NDCMS": (image.geometry.nskips_averaged, "skips averaged"),
         "NCOL": (int(hdus[0][1].shape[1]), "pixels per row"),
         "IMAGE": ("averaged", "samples averaged over skips"),
+        "BUNIT": (product_unit(product) or "", "unit of the pixel values"),
         **_time_cards(image.geometry, image.meta),
         **dict(header or {}),
     }
@@ -278,7 +301,9 @@ def write_averaged_image(
         hdul.append(fits.PrimaryHDU(header=_fits_header(run)))
         for geometries, data in hdus:
             cards = {**_geometry_cards(geometries), "EXTNAME": geometries[0].name, "NCOL": int(data.shape[1])}
+            cards["BUNIT"] = run["BUNIT"]
             hdul.append(fits.ImageHDU(data.astype(np.float64), header=_fits_header(cards)))
+    _add_history(hdul[0].header, image)
     path = Path(path)
     with atomic_path(path) as tmp:
         hdul.writeto(tmp)
@@ -342,18 +367,24 @@ def write_processed(
             products = [p for p in products if p != primary]
     elif layout != "waders":
         raise DataError(f"unknown output layout {layout!r}", hint="use waders or pysimdamicm")
+    _add_history(header, image)
     hdul = fits.HDUList([fits.PrimaryHDU(primary_data, header=header)])
     for product in products:
         groups = _assembled_hdus(image, product)
         data = np.concatenate([d for _, d in groups], axis=0) if len(groups) > 1 else groups[0][1]
         cards: dict[str, Any] = {"EXTNAME": extname_for(product), "PRODUCT": product}
+        unit = product_unit(product)
+        if unit is not None:
+            cards["BUNIT"] = (unit, "unit of the pixel values")
         row = 0
         for i, (geometries, block) in enumerate(groups, start=1):
             cards[f"AMP{i}"] = ",".join(g.name for g in geometries)
             cards[f"AMP{i}ROWS"] = f"{row}:{row + block.shape[0]}"
             row += block.shape[0]
         out = data.astype(np.uint8) if data.dtype == bool else data
-        hdul.append(fits.ImageHDU(out, header=_fits_header(cards)))
+        hdu_header = _fits_header(cards)
+        _add_history(hdu_header, image)
+        hdul.append(fits.ImageHDU(out, header=hdu_header))
     path = Path(path)
     with atomic_path(path) as tmp:
         hdul.writeto(tmp)
