@@ -20,6 +20,11 @@ def test_check_rejects_unknown_sections_and_processes(tmp_path):
     config = tmp_path / "sim.json"
     config.write_text(json.dumps({"detector_response": {}, "CF": {"e2eV": 3.77}}))
     result = waders("sim", "--json", str(config), "--check")
+    assert result.returncode == 2  # the run would refuse an empty chain, so --check does too
+    assert "no simulation process is active" in result.stderr
+    active = {"PixelizeSignal": {"active": 1}}
+    config.write_text(json.dumps({"detector_response": active, "reconstruction": {"ClusterFinder": {"active": 1}}}))
+    result = waders("sim", "--json", str(config), "--check")
     assert result.returncode == 0, result.stderr
     config.write_text(json.dumps({"detector_respons": {}}))
     result = waders("sim", "--json", str(config), "--check")
