@@ -15,7 +15,7 @@ The run header and the geometry are read once, here, and exposed on the containe
 from __future__ import annotations
 
 import logging
-import os
+import math
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +27,7 @@ from waders.core.errors import InputFileError
 from waders.core.geometry import ImageGeometry
 from waders.core.image import Amplifier, SkipperImage
 from waders.core.inputs import InputConfig
+from waders.core.paths import check_regular_file
 
 from .header import HeaderInfo, parse_header
 from .layout import split_geometries
@@ -43,12 +44,7 @@ _STRUCTURAL_PREFIXES = ("ZNAXIS", "ZTILE", "ZNAME", "ZVAL", "ZBITPIX", "ZCMPTYPE
 
 
 def _check_path(path: Path) -> None:
-    if not path.exists():
-        raise InputFileError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputFileError(f"{path}: is a directory, not a FITS file")
-    if not os.access(path, os.R_OK):
-        raise InputFileError(f"{path}: permission denied")
+    check_regular_file(path, "a FITS file")
 
 
 def _header_dict(header: Any) -> dict[str, Any]:
@@ -67,7 +63,7 @@ def _open(path: Path) -> Any:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             hdul = fits.open(path, memmap=True, lazy_load_hdus=False)
-    except (OSError, ValueError, TypeError, IndexError) as err:
+    except (OSError, ValueError, TypeError, IndexError, KeyError, OverflowError, UnicodeError) as err:
         text = str(err).splitlines()[0] if str(err) else type(err).__name__
         if "truncated" in text.lower() or "end of file" in text.lower():
             raise InputFileError(f"{path}: truncated FITS file ({text})", hint="copy the file again") from None
@@ -81,11 +77,17 @@ def _open(path: Path) -> Any:
 
 def _data_hdus(hdul: Any, image_cfg: Any, path: Path) -> list[int]:
     def resolve(ext: Any) -> int:
+        names = [h.name or str(i) for i, h in enumerate(hdul)]
         try:
-            return hdul.index_of(ext)
-        except (KeyError, IndexError):
-            names = [h.name or str(i) for i, h in enumerate(hdul)]
-            raise InputFileError(f"{path}: no HDU {ext!r} (HDUs: {', '.join(names)})") from None
+            index = hdul.index_of(ext)
+        except (KeyError, IndexError, ValueError, TypeError):
+            index = None
+        if not isinstance(index, int) or not 0 <= index < len(hdul):
+            raise InputFileError(
+                f"{path}: no HDU {ext!r} (the file has {len(hdul)}: {', '.join(names)})",
+                hint="check input.image.extensions / --ext",
+            )
+        return index
 
     requested = image_cfg.extensions
     if requested is None:
@@ -148,30 +150,53 @@ def _memmap_info(hdu: Any, path: Path) -> tuple[int, str, float, float] | None:
     """(offset, dtype, bscale, bzero) for uncompressed data stored contiguously, else None."""
     from astropy.io import fits
 
+    scaling = [_scale_card(hdu, key, default, path) for key, default in (("BSCALE", 1.0), ("BZERO", 0.0))]
     if isinstance(hdu, fits.CompImageHDU) or "BLANK" in hdu.header:
         return None
+    if path.suffix.lower() in (".gz", ".bz2", ".zip"):  # compressed on disk: the file size says nothing
+        return None
     bitpix = hdu.header["BITPIX"]
-    dtype = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}[bitpix]
+    dtype = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}.get(bitpix)
+    if dtype is None:
+        raise InputFileError(f"{path}: HDU {hdu.name or 0} has an invalid BITPIX={bitpix!r}")
     offset = hdu.fileinfo()["datLoc"]
     size = abs(bitpix) // 8 * hdu.header["NAXIS1"] * hdu.header["NAXIS2"]
-    if path.suffix in (".gz", ".bz2", ".zip") or offset + size > path.stat().st_size:
-        if offset + size > path.stat().st_size:
-            raise InputFileError(
-                f"{path}: truncated FITS file: HDU {hdu.name or 0} needs {offset + size} bytes, "
-                f"the file has {path.stat().st_size}",
-                hint="copy the file again",
-            )
-        return None
-    return offset, dtype, float(hdu.header.get("BSCALE", 1.0)), float(hdu.header.get("BZERO", 0.0))
+    if offset + size > path.stat().st_size:
+        raise InputFileError(
+            f"{path}: truncated FITS file: HDU {hdu.name or 0} needs {offset + size} bytes, "
+            f"the file has {path.stat().st_size}",
+            hint="copy the file again",
+        )
+    return offset, dtype, scaling[0], scaling[1]
+
+
+def _scale_card(hdu: Any, key: str, default: float, path: Path) -> float:
+    value = hdu.header.get(key, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number) or (key == "BSCALE" and number == 0):
+        raise InputFileError(
+            f"{path}: header keyword {key}={str(value).strip()!r} of HDU {hdu.name or 0} is not a valid scaling",
+            hint=f"fix {key} in the file header",
+        )
+    return number
 
 
 def _averaged_data(hdu: Any, path: Path) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            return np.asarray(hdu.data, dtype=np.float64)
+            data = np.asarray(hdu.data, dtype=np.float64)
     except (OSError, ValueError, TypeError, Warning) as err:
         raise InputFileError(f"{path}: cannot read the data of HDU {hdu.name or 0} ({err})") from None
+    if np.isinf(data).any():  # NaN marks masked pixels in processed images; an infinite charge is corruption
+        raise InputFileError(
+            f"{path}: {int(np.count_nonzero(np.isinf(data)))} pixel(s) of HDU {hdu.name or 0} are infinite",
+            hint="the file is corrupt; copy it again or leave it out",
+        )
+    return data
 
 
 def read_image(
