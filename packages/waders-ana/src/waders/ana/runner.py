@@ -27,7 +27,7 @@ import awkward as ak
 import numpy as np
 
 from waders.core.config import Config
-from waders.core.errors import InputFileError, WadersError
+from waders.core.errors import InputFileError, WadersError, failure_message
 from waders.core.image import SkipperImage
 from waders.core.pipeline import Pipeline, RunContext
 from waders.core.versions import waders_versions
@@ -228,15 +228,12 @@ def _analyse_batch(task: tuple[list[tuple[int, Path]], Config, AnalysisOptions])
     for position, path in batch:
         try:
             out.append((str(path), analyse_file(path, config, options, position=position, versions=versions), None))
-        except WadersError as err:
-            out.append((str(path), None, err.one_line()))
         except (MemoryError, KeyboardInterrupt):
             raise
         except Exception as err:  # a bug must not lose the rest of a night's batch
-            log.debug("%s: internal error", path, exc_info=True)
-            text = " ".join(str(err).split())
-            message = f"{path}: internal error {type(err).__name__}: {text} (rerun with --debug for the traceback)"
-            out.append((str(path), None, message))
+            if not isinstance(err, WadersError | OSError):
+                log.debug("%s: internal error", path, exc_info=True)
+            out.append((str(path), None, failure_message(err, path)))
     return out
 
 

@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from waders.core.config import Config, load_config
-from waders.core.errors import ConfigError, InputFileError, WadersError
+from waders.core.errors import ConfigError, InputFileError, WadersError, failure_message
 from waders.core.geometry import AmplifierGeometry
 from waders.core.image import SkipperImage
 from waders.core.process import Process
@@ -370,14 +370,12 @@ def _image_batch(batch: list[_ImageTask]) -> list[tuple[Any, str | None]]:
     for task in batch:
         try:
             out.append((_image_task(task), None))
-        except WadersError as err:
-            out.append((None, err.one_line()))
         except (MemoryError, KeyboardInterrupt):
             raise
         except Exception as err:  # a bug must not lose the rest of the run
-            log.debug("%s: internal error", task.path, exc_info=True)
-            text = " ".join(str(err).split())
-            out.append((None, f"{task.path}: internal error {type(err).__name__}: {text} (rerun with --debug)"))
+            if not isinstance(err, WadersError | OSError):
+                log.debug("%s: internal error", task.path, exc_info=True)
+            out.append((None, failure_message(err, task.path)))
     return out
 
 
@@ -788,6 +786,10 @@ class _RunLog:
             handler.setLevel(level)
 
 
+#: Largest run number: the store keeps run numbers as 64-bit integers.
+MAX_RUN = 2**63 - 1
+
+
 def monitor_run(
     inputs: Sequence[str | Path],
     run: int,
@@ -875,6 +877,9 @@ def monitor_run(
     run = int(run)
     if run < 0:
         raise ConfigError(f"run number must not be negative, got {run}")
+    for label, number in (("run", run), ("reference run", reference_run)):
+        if number is not None and not 0 <= int(number) <= MAX_RUN:
+            raise ConfigError(f"{label} number {number} is out of range", hint=f"use 0 to {MAX_RUN}")
     monitors = load_monitors(me_config, me_overrides)
     by_name = {me.name: me for me in monitors}
     analysis = analysis_for(_load(config, "analysis", _default_analysis()), monitors)
@@ -961,7 +966,7 @@ def monitor_run(
         for task, (value, error) in zip(tasks, outcomes, strict=True):
             if error is not None:
                 result.failures[str(task.path)] = error
-                log.error("%s", error)
+                log.info("failed: %s", error)  # into the run log; the caller reports it on stderr
                 continue
             stem = value["stem"]
             if stem in processed:

@@ -327,7 +327,7 @@ def write_processed(
     if image.provenance is not None:
         header.update(_fits_header(image.provenance.header_cards()))
     header.update(_fits_header(dict(extra_cards or {})))
-    header["FILE"] = (image.source.name if image.source else "", "input file")
+    header["FILE"] = (_ascii(image.source.name) if image.source else "", "input file")
     header["WGEOM"] = json.dumps(image.geometry.describe(), separators=(",", ":"))
     hdul = fits.HDUList([fits.PrimaryHDU(header=header)])
     for product in products:
