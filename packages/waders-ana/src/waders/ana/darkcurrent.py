@@ -55,6 +55,7 @@ from waders.core import units as u
 from waders.core.errors import ConfigError, DataError
 from waders.core.image import Amplifier
 from waders.core.kinds import Float, Int, Optional
+from waders.core.paths import safe_name
 
 from .base import INDEX_RANGES, AnalysisProcess, parse_index_ranges
 from .fitting.pcd import (
@@ -503,7 +504,7 @@ def _plot_path(context: RunContext, image: SkipperImage, process: str, amplifier
     fmt = context.options.get("plot_format", "png")
     directory = Path(context.output_dir or ".") / "plots"
     directory.mkdir(parents=True, exist_ok=True)
-    return directory / f"{_stem(image)}_{process}_{amplifier.name}.{fmt}"
+    return directory / f"{safe_name(_stem(image))}_{process}_{safe_name(amplifier.name)}.{fmt}"
 
 
 def _save(fig: Any, path: Path) -> None:
@@ -606,6 +607,6 @@ def _write_csv(
     table = np.column_stack([np.asarray(results[c], dtype=np.float64) for c in columns])
     directory = Path(context.output_dir or ".")
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{_stem(image)}_{process.name}_{amplifier.name}.csv"
+    path = directory / f"{safe_name(_stem(image))}_{process.name}_{safe_name(amplifier.name)}.csv"
     with atomic_path(path) as tmp:
         np.savetxt(tmp, table, delimiter=",", header=",".join(columns), comments="", fmt="%.8g")

@@ -40,6 +40,7 @@ from waders.core import Param, RunContext, SkipperImage
 from waders.core.errors import ConfigError, DataError
 from waders.core.image import Amplifier
 from waders.core.kinds import Float, Int, Optional
+from waders.core.paths import safe_name
 
 from .base import AnalysisProcess
 from .darkcurrent import CLUSTER_MASK
@@ -504,6 +505,6 @@ class FitCalibrationConstant(AnalysisProcess):
         directory.mkdir(parents=True, exist_ok=True)
         stem = image.source.stem if image.source is not None else "image"
         fmt = context.options.get("plot_format", "png")
-        path = directory / f"{stem}_{self.name}_{amplifier.name}.{fmt}"
+        path = directory / f"{safe_name(stem)}_{self.name}_{safe_name(amplifier.name)}.{fmt}"
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, bbox_inches="tight")

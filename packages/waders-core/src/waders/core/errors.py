@@ -118,6 +118,5 @@ def failure_message(err: BaseException, source: object) -> str:
         return text if name in text else f"{name}: {text}"
     detail = " ".join(str(err).split())
     return (
-        f"{name}: internal error {type(err).__name__}: {detail} "
-        "(a bug in waders; rerun with --debug for the traceback)"
+        f"{name}: internal error {type(err).__name__}: {detail} (a bug in waders; rerun with --debug for the traceback)"
     )

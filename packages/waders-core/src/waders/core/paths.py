@@ -21,8 +21,8 @@ from .errors import InputFileError
 
 __all__ = ["check_regular_file", "inside", "read_text_bounded", "safe_name", "unique_stems"]
 
-#: Characters kept in a path component built from data; everything else becomes '_'.
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+#: Characters kept in a path component built from data (also safe in a URL); everything else becomes '_'.
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 #: Longest path component written (most file systems allow 255 bytes).
 _MAX_COMPONENT = 120
 

@@ -43,6 +43,7 @@ from waders.core.config import Config, load_config
 from waders.core.errors import ConfigError, InputFileError, WadersError, failure_message
 from waders.core.geometry import AmplifierGeometry
 from waders.core.image import SkipperImage
+from waders.core.paths import safe_name
 from waders.core.process import Process
 from waders.io.atomic import atomic_path
 
@@ -318,7 +319,7 @@ def _image_task(task: _ImageTask) -> dict[str, Any]:
             if result is not None and me.name in _DEFECTS and "candidates" in result.extra:
                 masks[f"defects/{key}"] = result.extra["candidates"]
             if _wants_plot(me, entry["quality"]["status"], task.image_plots, task.full_plots):
-                relative = f"me/{stem}_{me.name}_{key}.png"
+                relative = f"me/{safe_name(stem)}_{safe_name(me.name)}_{safe_name(key)}.png"
                 old = previous.get(me.name, {}).get(key)
                 if (
                     me.kind != "image"
@@ -587,7 +588,7 @@ def _plot_run_level(
     same_reference = (previous or {}).get("reference_run") == document.get("reference_run")
     tasks, names = [], []
     for name, per_amp in document["run_level"].items():
-        relative = f"me/run_{name}.png"
+        relative = f"me/run_{safe_name(name)}.png"
         old = old_level.get(name)
         unchanged = (
             same_reference
@@ -617,7 +618,7 @@ def _plot_run_level(
         if error is not None:
             log.warning("run plot of %s: %s", name, error)
         for entry in document["run_level"][name].values():
-            entry["plot"] = f"me/run_{name}.png" if drawn else None
+            entry["plot"] = f"me/run_{safe_name(name)}.png" if drawn else None
 
 
 def _plot_old_problems(
@@ -642,7 +643,7 @@ def _plot_old_problems(
                 if entry.get("plot") or not _wants_plot(me, entry["quality"]["status"], policy, False):
                     continue
                 ref = references.get((name, key))
-                relative = f"me/{stem}_{name}_{key}.png"
+                relative = f"me/{safe_name(stem)}_{safe_name(name)}_{safe_name(key)}.png"
                 label = f"{stem}, amplifier {key}"
                 tasks.append((me, entry, run_dir / relative, label, ref.to_plot() if ref else None))
                 entries.append((entry, relative))
