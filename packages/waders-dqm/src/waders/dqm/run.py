@@ -888,6 +888,9 @@ def monitor_run(
     if not paths:
         detail = f" (no file matches {', '.join(unmatched)})" if unmatched else ""
         raise InputFileError(f"no input files{detail}", hint="give FITS files or quoted glob patterns")
+    from waders.ana.runner import refuse_colliding_stems
+
+    refuse_colliding_stems(paths)
     output_dir = Path(output_dir)
     run_dir = run_directory(output_dir, run)
     for sub in ("avgimg", "recon", "logs", "me", "report"):
@@ -970,10 +973,6 @@ def monitor_run(
                 log.info("failed: %s", error)  # into the run log; the caller reports it on stderr
                 continue
             stem = value["stem"]
-            if stem in processed:
-                log.warning(
-                    "%s: another input of this call has the same stem %s; the last one is kept", task.path, stem
-                )
             processed.add(stem)
             document["images"][stem] = value["entry"]
             document["amplifiers"] += [a for a in value["amplifiers"] if a not in document["amplifiers"]]

@@ -254,7 +254,7 @@ class MongoStore(Store):
     """
 
     def __init__(self, uri: str, *, client: Any = None, timeout_ms: int = 10_000) -> None:
-        self.uri = uri
+        self.uri = _redacted(uri)  # shown in messages: never the password
         if client is None:
             try:
                 import pymongo

@@ -113,6 +113,9 @@ def format_value(value: Any, error: Any = None, unit: str | None = None) -> str:
     if decimals > 6 or scale >= 1e6:
         exponent = math.floor(math.log10(scale))
         factor = 10.0**exponent
+        inner_decimals = 1 - math.floor(math.log10(sigma / factor))
+        if inner_decimals > 6:  # the error is below 1e-6 of the value (identical values): no recursion
+            return f"{number:.6g} ± {sigma:.1e}{suffix}"
         inner = format_value(number / factor, sigma / factor)
         return f"({inner})e{exponent:+03d}{suffix}"
     if decimals > 0:
