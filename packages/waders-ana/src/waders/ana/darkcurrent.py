@@ -90,7 +90,7 @@ class _DarkCurrentFit(AnalysisProcess):
     rows_to_mask = Param([], INDEX_RANGES, per_amplifier=True, doc="rows excluded; [a, b] = rows a..b-1")
     cols_to_mask = Param([], INDEX_RANGES, per_amplifier=True, doc="columns excluded (readout order); [a, b] = a..b-1")
     do_calibration = Param(True, doc="fit the gain (else it is fixed to 'calibration')")
-    calibration = Param(10.0, Float(min=0), per_amplifier=True, doc="gain guess, or the fixed gain (ADU/e-)")
+    calibration = Param(10.0, Float(positive=True), per_amplifier=True, doc="gain guess, or the fixed gain (ADU/e-)")
     binning_size = Param(0.5, Float(), per_amplifier=True, doc="bin width (ADU); <= 0: 2 sqrt(N) bins")
     n_peaks = Param(5, Int(min=1), per_amplifier=True, doc="number of electron peaks of the model (0 .. n-1)")
     mu_min = Param(-1.0, per_amplifier=True, doc="lower bound of mu0, the zero-electron peak (ADU)")

@@ -417,10 +417,10 @@ class FitCalibrationConstant(AnalysisProcess):
     image = Param("mean_compressed_pedestal_subtracted", doc="input image product (ADU)")
     n_peaks = Param(3, Int(min=2), per_amplifier=True, doc="number of electron peaks fitted (0 .. n-1)")
     calibration = Param(
-        None, Optional(Float(min=0)), per_amplifier=True, doc="gain guess (ADU/e-); null: found from the peaks"
+        None, Optional(Float(positive=True)), per_amplifier=True, doc="gain guess (ADU/e-); null: found from the peaks"
     )
     n_sigma_win_fit = Param(3.0, Float(min=0.5), doc="fit range: noise sigmas below the 0 e- and above the last peak")
-    pcd_bin_width = Param(0.05, Float(min=0), doc="bin width of the PCD plot (e-)")
+    pcd_bin_width = Param(0.05, Float(positive=True), doc="bin width of the PCD plot (e-)")
     mask_clusters = Param(False, doc="exclude the cluster mask of BuildClusterMask (must run earlier)")
 
     ignored_keys: ClassVar[dict[str, str]] = {

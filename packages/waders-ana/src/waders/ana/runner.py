@@ -28,8 +28,8 @@ import numpy as np
 
 from waders.core.config import Config
 from waders.core.errors import InputFileError, WadersError, failure_message
-from waders.core.paths import unique_stems
 from waders.core.image import SkipperImage
+from waders.core.paths import unique_stems
 from waders.core.pipeline import Pipeline, RunContext
 from waders.core.versions import waders_versions
 from waders.io.atomic import atomic_path

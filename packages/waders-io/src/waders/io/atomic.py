@@ -2,19 +2,59 @@
 
 An interrupted run (crash, kill, full disk) never leaves a truncated file under the
 final name: either the old file (if any) or the complete new one is there.
+
+The temporary name carries the host and process id of its writer
+(``.<name>.<host>-<pid>.<random><suffix>``).  A ``kill -9`` leaves it behind; the next
+write of the same final name removes the temporaries of writers on this host that are
+no longer running (never those of a live concurrent writer).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from waders.core.errors import InputFileError
 
-__all__ = ["atomic_path"]
+__all__ = ["atomic_path", "remove_stale_temporaries"]
+
+_HOST = re.sub(r"[^A-Za-z0-9-]+", "-", socket.gethostname())[:40] or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(final: Path) -> list[Path]:
+    """Remove temporaries of ``final`` left by killed writers on this host; return them.
+
+    Only names written by :func:`atomic_path` (``.<name>.<host>-<pid>.*``) whose process
+    is gone are removed; a live concurrent writer's temporary stays.
+    """
+    removed = []
+    pattern = re.compile(re.escape(f".{final.name}.{_HOST}-") + r"(\d+)\.")
+    try:
+        candidates = list(final.parent.iterdir())
+    except OSError:
+        return removed
+    for candidate in candidates:
+        match = pattern.match(candidate.name)
+        if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
+            with contextlib.suppress(OSError):
+                candidate.unlink()
+                removed.append(candidate)
+    return removed
 
 
 @contextlib.contextmanager
@@ -37,8 +77,11 @@ def atomic_path(path: str | Path, *, suffix: str | None = None) -> Iterator[Path
     final = Path(path)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(final)
         fd, tmp_name = tempfile.mkstemp(
-            dir=final.parent, prefix=f".{final.name}.", suffix=suffix if suffix is not None else final.suffix + ".tmp"
+            dir=final.parent,
+            prefix=f".{final.name}.{_HOST}-{os.getpid()}.",
+            suffix=suffix if suffix is not None else final.suffix + ".tmp",
         )
     except OSError as err:
         raise InputFileError(f"cannot write {final}: {err.strerror}", hint="check the output directory") from None
