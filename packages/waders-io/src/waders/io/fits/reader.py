@@ -84,7 +84,7 @@ def _data_hdus(hdul: Any, image_cfg: Any, path: Path) -> list[int]:
             index = None
         if not isinstance(index, int) or not 0 <= index < len(hdul):
             raise InputFileError(
-                f"{path}: no HDU {ext!r} (the file has {len(hdul)}: {', '.join(names)})",
+                f"{path}: no HDU {ext!r} (HDUs: {', '.join(names)})",
                 hint="check input.image.extensions / --ext",
             )
         return index

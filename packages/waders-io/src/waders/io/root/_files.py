@@ -27,7 +27,11 @@ _TREE_CLASSES = ("TTree", "ROOT::RNTuple")
 
 def _check_file(path: Path) -> None:
     """Raise :class:`InputFileError` unless ``path`` is a readable file that starts like a ROOT file."""
-    check_regular_file(path, "a ROOT file")
+    if not path.exists():
+        raise InputFileError(f"{path}: file not found", hint="check the path")
+    if path.is_dir():
+        raise InputFileError(f"{path}: not a file", hint="give the path of a .root file")
+    check_regular_file(path, "a .root file")  # a pipe or a device would never end
     try:
         with path.open("rb") as stream:
             magic = stream.read(len(_MAGIC))
