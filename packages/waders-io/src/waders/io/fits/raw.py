@@ -110,8 +110,15 @@ class RowSource:
         else:
             from astropy.io import fits
 
-            with fits.open(self.path, memmap=False, lazy_load_hdus=True) as hdul:
-                block = np.asarray(hdul[self.hdu_index].section[start:stop], dtype=np.float64)
+            try:
+                with fits.open(self.path, memmap=False, lazy_load_hdus=True) as hdul:
+                    block = np.asarray(hdul[self.hdu_index].section[start:stop], dtype=np.float64)
+            except (OSError, ValueError, TypeError, IndexError, KeyError, OverflowError) as err:
+                from .reader import corrupt_file, raised_by_astropy
+
+                if isinstance(err, InputFileError) or not raised_by_astropy(err):
+                    raise
+                raise corrupt_file(self.path, err) from None
         self._check_finite(block, start, stop)
         return block
 

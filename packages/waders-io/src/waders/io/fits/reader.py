@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from waders.core.errors import InputFileError
+from waders.core.errors import InputFileError, WadersError
 from waders.core.geometry import ImageGeometry
 from waders.core.image import Amplifier, SkipperImage
 from waders.core.inputs import InputConfig
 from waders.core.paths import check_regular_file
 
-from .header import HeaderInfo, parse_header
+from .header import HeaderInfo, header_count, parse_header
 from .layout import split_geometries
 from .raw import FitsRawSamples, RowSource
 
@@ -56,14 +57,23 @@ def _header_dict(header: Any) -> dict[str, Any]:
     return out
 
 
-def _open(path: Path) -> Any:
+def _open(path: Path) -> tuple[Any, Any]:
+    """Open a FITS file; return the HDU list and the file handle (close both)."""
     from astropy.io import fits
 
     try:
+        handle = path.open("rb")
+    except OSError as err:
+        raise InputFileError(f"{path}: cannot read ({err.strerror})") from None
+    try:  # our own handle: astropy leaves its file open when it fails on a broken header
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            hdul = fits.open(path, memmap=True, lazy_load_hdus=False)
-    except (OSError, ValueError, TypeError, IndexError, KeyError, OverflowError, UnicodeError) as err:
+            hdul = fits.open(handle, memmap=True, lazy_load_hdus=False)
+    except Exception as err:
+        handle.close()
+        expected = OSError | ValueError | TypeError | IndexError | KeyError | OverflowError
+        if not isinstance(err, expected) and not raised_by_astropy(err):
+            raise
         text = str(err).splitlines()[0] if str(err) else type(err).__name__
         if "truncated" in text.lower() or "end of file" in text.lower():
             raise InputFileError(f"{path}: truncated FITS file ({text})", hint="copy the file again") from None
@@ -71,8 +81,35 @@ def _open(path: Path) -> Any:
     if caught:
         hdul.close()
         text = str(caught[0].message).splitlines()[0]
+        handle.close()
         raise InputFileError(f"{path}: corrupt or truncated FITS file ({text})", hint="copy the file again")
-    return hdul
+    return hdul, handle
+
+
+def _axis(hdu: Any, key: str, path: Path) -> int:
+    """Length of an image axis from the header, checked (a compressed HDU takes it from ZNAXISn)."""
+    value = header_count(hdu.header, key, f"{path} HDU {hdu.name or 0}", maximum=1 << 31)
+    if value is None:
+        raise InputFileError(f"{path}: HDU {hdu.name or 0} has no {key}")
+    return value
+
+
+def raised_by_astropy(err: BaseException) -> bool:
+    """True when ``err`` comes from inside astropy (the FITS library refused the file's content)."""
+    tb = err.__traceback__
+    while tb is not None:
+        if f"{os.sep}astropy{os.sep}" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def corrupt_file(path: Path, err: BaseException) -> InputFileError:
+    """The error for a file astropy cannot parse: one line with its reason."""
+    text = " ".join(str(err).split("fix it first")[0].split()).rstrip(" ,.") or type(err).__name__
+    return InputFileError(
+        f"{path}: corrupt FITS file ({type(err).__name__}: {text[:200]})", hint="fix the header or copy the file again"
+    )
 
 
 def _data_hdus(hdul: Any, image_cfg: Any, path: Path) -> list[int]:
@@ -184,7 +221,7 @@ def _scale_card(hdu: Any, key: str, default: float, path: Path) -> float:
     return number
 
 
-def _averaged_data(hdu: Any, path: Path) -> np.ndarray:
+def _averaged_data(hdu: Any, path: Path, index: int) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
@@ -193,7 +230,7 @@ def _averaged_data(hdu: Any, path: Path) -> np.ndarray:
         raise InputFileError(f"{path}: cannot read the data of HDU {hdu.name or 0} ({err})") from None
     if np.isinf(data).any():  # NaN marks masked pixels in processed images; an infinite charge is corruption
         raise InputFileError(
-            f"{path}: {int(np.count_nonzero(np.isinf(data)))} pixel(s) of HDU {hdu.name or 0} are infinite",
+            f"{path}: {int(np.count_nonzero(np.isinf(data)))} pixel(s) of HDU {hdu.name or index} are infinite",
             hint="the file is corrupt; copy it again or leave it out",
         )
     return data
@@ -237,7 +274,7 @@ def read_image(
     if not isinstance(config, InputConfig):
         config = InputConfig.from_mapping(config)
     image_cfg = config.image
-    hdul = _open(path)
+    hdul, handle = _open(path)
     try:
         indices = _data_hdus(hdul, image_cfg, path)
         multi = len(indices) > 1
@@ -250,7 +287,7 @@ def read_image(
             header = _run_header(hdul, index, image_cfg, path)
             run_header = run_header or header
             info = parse_header(header, config, str(path))
-            nrows, naxis1 = int(hdu.header["NAXIS2"]), int(hdu.header["NAXIS1"])
+            nrows, naxis1 = (_axis(hdu, key, path) for key in ("NAXIS2", "NAXIS1"))
             keyword = config.convention.Nskips or "NDCMS, NDCM, NSAMP"
             raw = _is_raw(info, naxis1, image_cfg, path, keyword)
             ncols = naxis1 // info.nskips if raw and info.nskips else naxis1
@@ -289,7 +326,7 @@ def read_image(
                     data = sample if keep_lazy else np.asarray(sample)
                     amplifiers[geometry.name] = Amplifier(geometry, raw=data, header=amp_header)
             else:
-                data = _averaged_data(hdu, path)
+                data = _averaged_data(hdu, path, index)
                 if image_cfg.correct_polarity:
                     data = float(np.max(data)) - data
                 for geometry in geometries:
@@ -301,8 +338,15 @@ def read_image(
             raw_flags.append(raw)
         if len(set(raw_flags)) > 1:
             raise InputFileError(f"{path}: mixes raw and averaged HDUs", hint="select HDUs with input.image.extensions")
+    except (MemoryError, KeyboardInterrupt, WadersError):
+        raise
+    except Exception as err:  # astropy parses cards and structure lazily: a corrupt file fails here
+        if not raised_by_astropy(err):
+            raise
+        raise corrupt_file(path, err) from None
     finally:
         hdul.close()
+        handle.close()  # astropy does not close a handle it wrapped (gzip)
     info = infos[0]
     layout = "multi-extension" if multi else ("two-amplifier" if len(amplifiers) == 2 else "single")
     geometry = ImageGeometry(
