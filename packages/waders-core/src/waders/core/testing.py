@@ -107,12 +107,12 @@ def assert_clean_outcome(outcome: CliOutcome, names: Sequence[str] = ()) -> None
 
 
 def files_outside(folder: Any, before: set[Any], root: Any) -> set[Any]:
-    """Files under ``root`` that are new since ``before`` and not inside ``folder``."""
+    """Files under ``root`` that are new since ``before`` and not inside ``folder`` (nor one of its parents)."""
     from pathlib import Path
 
     folder = Path(folder).resolve()
     now = {p.resolve() for p in Path(root).rglob("*")}
-    return {p for p in now - before if folder not in p.parents and p != folder}
+    return {p for p in now - before if folder not in p.parents and p != folder and p not in folder.parents}
 
 
 def property_settings(max_examples: int) -> Any:
