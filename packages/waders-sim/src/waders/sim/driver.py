@@ -84,6 +84,9 @@ def _split_by_charge(chunks: Iterable[Any], e2ev: float, max_carriers: int | Non
             start = stop
 
 
+#: Largest hit coordinate accepted (internal unit mm: one kilometre); beyond, the file's units are wrong.
+MAX_COORDINATE = 1e6
+
 #: Most electrons one event may release (about 1.9 GeV in silicon): Diffusion makes one array
 #: entry per electron, so a corrupt energy must not ask for petabytes.
 MAX_EVENT_ELECTRONS = 500_000_000
@@ -100,16 +103,19 @@ def _keep_hits(data: SimEvents, mask: Any) -> None:
 def _check_hit_values(data: SimEvents, source: str) -> None:
     """Non-finite coordinates, non-finite or negative energies and absurd charges are errors."""
     flat = data.flat_hits()
-    for name in ("x", "y", "z", "edep"):
+    for name in ("x", "y", "z", "time", "edep"):
         bad = ~np.isfinite(flat[name])
         if name == "edep":
             bad |= flat[name] < 0
+        elif name != "time":
+            bad |= np.abs(flat[name]) > MAX_COORDINATE
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
             event = int(data.hits.event_id[flat["event"][first]])
             raise InputFileError(
                 f"{source}: {int(bad.sum())} Geant4 hit(s) with {name} = {flat[name][first]:g} "
-                f"(first in event {event}); energies must be finite and >= 0, coordinates finite",
+                f"(first in event {event}); energies must be finite and >= 0, "
+                "coordinates finite (within 1 km), times finite",
                 hint="the Geant4 file is corrupt; regenerate it or select other events with --events",
             )
     electrons = data.hits.total_energy() / data.detector.e2eV
