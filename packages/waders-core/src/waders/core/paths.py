@@ -92,8 +92,8 @@ def safe_name(name: object, default: str = "unnamed") -> str:
     >>> safe_name("CCD_A")
     'CCD_A'
     """
-    text = _UNSAFE.sub("_", str(name)).strip("._-")
-    text = re.sub(r"_+", "_", text)
+    text = re.sub(r"\.{2,}", "_", _UNSAFE.sub("_", str(name)))
+    text = re.sub(r"_+", "_", text).strip("._-")
     return text[:_MAX_COMPONENT] or default
 
 
