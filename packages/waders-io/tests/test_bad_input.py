@@ -201,3 +201,22 @@ def test_a_batch_reports_every_good_file(tmp_path, seeds):
     assert outcome.code == 2
     assert outcome.errors == [outcome.errors[0]] and str(bad) in outcome.errors[0]
     assert f"{good}: FITS" in outcome.stdout  # the good file is still described
+
+
+def test_temporaries_of_killed_writers_are_cleaned(tmp_path):
+    import subprocess
+    import sys
+
+    from waders.io.atomic import _HOST, atomic_path
+
+    final = tmp_path / "out.summary.json"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".{final.name}.{_HOST}-{int(dead.stdout)}.abc123.json.tmp"  # left by a kill -9
+    stale.write_text("partial")
+    live = tmp_path / f".{final.name}.{_HOST}-{os.getppid()}.def456.json.tmp"  # a concurrent writer, still running
+    live.write_text("being written")
+    with atomic_path(final) as tmp:
+        tmp.write_text("{}")
+    assert final.read_text() == "{}"
+    assert not stale.exists() and live.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([final.name, live.name])
