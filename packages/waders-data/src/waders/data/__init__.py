@@ -46,7 +46,7 @@ def path(name: str) -> Path:
         If waders-data ships no such file; the message lists what it ships.
     """
     found = (FILES / name).resolve()
-    if FILES not in found.parents and found != FILES or not found.exists():
+    if (FILES not in found.parents and found != FILES) or not found.exists():
         raise FileNotFoundError(f"waders-data ships no file {name!r}; it has: {', '.join(files())}")
     return found
 
