@@ -38,7 +38,10 @@ def info(paths: tuple[Path, ...], as_json: bool, config_path: Path | None) -> No
         except (MemoryError, KeyboardInterrupt):
             raise
         except Exception as err:
-            bugs += not isinstance(err, WadersError | OSError)
+            bug = not isinstance(err, WadersError | OSError)
+            if bug and (click.get_current_context().find_root().obj or {}).get("debug"):
+                raise  # --debug: the traceback of a bug
+            bugs += bug
             failures.append(failure_message(err, path))
             click.echo(f"error: {failures[-1]}", err=True)
     if as_json:
