@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, InputFileError
-from .paths import check_regular_file
+from .paths import check_regular_file, read_text_bounded
 from .versions import waders_versions
 
 __all__ = ["ConditionsDB", "Constant", "Validity", "constants_from_summary", "default_path"]
@@ -414,9 +414,11 @@ def constants_from_summary(summary_path: str | Path, detector: str, validity: Va
     """Gain, noise and dark current per amplifier from a ``waders ana`` summary (proposed constants)."""
     path = Path(summary_path)
     try:
-        summary = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        summary = json.loads(read_text_bounded(path, "a waders ana summary"))
+    except (OSError, json.JSONDecodeError, RecursionError) as err:
         raise InputFileError(f"{path}: not a readable waders ana summary ({err})") from None
+    if not isinstance(summary, dict):
+        raise InputFileError(f"{path}: not a waders ana summary (a JSON object is expected)")
     out = []
     for amp, values in summary.get("amplifiers", {}).items():
         for ctype, key, err_key, unit in (
