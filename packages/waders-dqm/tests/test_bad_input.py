@@ -125,3 +125,19 @@ def test_a_failed_reference_lookup_hides_the_password(tmp_path):
 
 def test_non_finite_values_are_formatted(tmp_path):
     assert format_value(math.nan) == "n/a" and format_value(1.0, math.inf) == "1"
+
+
+def test_staging_folders_of_a_killed_publisher_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    from waders.core.paths import remove_stale, temporary_tag
+
+    host = temporary_tag().rsplit("-", 1)[0]
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".run003.{host}-{int(dead.stdout)}.new-x1"
+    (stale / "report").mkdir(parents=True)
+    mine = tmp_path / f".run003.{temporary_tag()}.new-x2"  # this (live) process: kept
+    mine.mkdir()
+    assert remove_stale(tmp_path, ".run003.") == [stale]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [mine.name]

@@ -207,13 +207,15 @@ def test_temporaries_of_killed_writers_are_cleaned(tmp_path):
     import subprocess
     import sys
 
-    from waders.io.atomic import _HOST, atomic_path
+    from waders.core.paths import temporary_tag
+    from waders.io.atomic import atomic_path
 
+    host = temporary_tag().rsplit("-", 1)[0]
     final = tmp_path / "out.summary.json"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = tmp_path / f".{final.name}.{_HOST}-{int(dead.stdout)}.abc123.json.tmp"  # left by a kill -9
+    stale = tmp_path / f".{final.name}.{host}-{int(dead.stdout)}.abc123.json.tmp"  # left by a kill -9
     stale.write_text("partial")
-    live = tmp_path / f".{final.name}.{_HOST}-{os.getppid()}.def456.json.tmp"  # a concurrent writer, still running
+    live = tmp_path / f".{final.name}.{host}-{os.getppid()}.def456.json.tmp"  # a concurrent writer, still running
     live.write_text("being written")
     with atomic_path(final) as tmp:
         tmp.write_text("{}")

@@ -6,20 +6,34 @@
   label, a tag) into one path component, so that ``../`` in a header never writes
   outside the output folder;
 * :func:`unique_stems` finds inputs whose outputs would overwrite each other;
-* :func:`inside` checks that a path stays below a folder.
+* :func:`inside` checks that a path stays below a folder;
+* :func:`temporary_tag` and :func:`remove_stale` name temporaries by host and process,
+  so that those a ``kill -9`` leaves behind are removed by the next run (never those of
+  a live concurrent writer).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
+import socket
 import stat
 from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import InputFileError
 
-__all__ = ["check_regular_file", "inside", "read_text_bounded", "safe_name", "unique_stems"]
+__all__ = [
+    "check_regular_file",
+    "inside",
+    "read_text_bounded",
+    "remove_stale",
+    "safe_name",
+    "temporary_tag",
+    "unique_stems",
+]
 
 #: Characters kept in a path component built from data (also safe in a URL); everything else becomes '_'.
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -129,3 +143,55 @@ def _default_stem(path: Path) -> str:
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
     return name
+
+
+_HOST = re.sub(r"[^A-Za-z0-9-]+", "-", socket.gethostname())[:40] or "host"
+
+
+def temporary_tag() -> str:
+    """``<host>-<pid>``: put in the names of temporary files and folders (see :func:`remove_stale`)."""
+    return f"{_HOST}-{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale(folder: str | Path, prefix: str) -> list[Path]:
+    """Remove the temporaries ``<prefix><host>-<pid>...`` in ``folder`` left by dead processes of this host.
+
+    Parameters
+    ----------
+    folder : path
+        Where the temporaries are.
+    prefix : str
+        Their name up to the :func:`temporary_tag` (e.g. ``".img.fits."``).
+
+    Returns
+    -------
+    list of Path
+        The files and folders removed.
+    """
+    pattern = re.compile(re.escape(f"{prefix}{_HOST}-") + r"(\d+)\b")
+    removed: list[Path] = []
+    try:
+        candidates = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for candidate in candidates:
+        match = pattern.match(candidate.name)
+        if not match or int(match.group(1)) == os.getpid() or _alive(int(match.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            if candidate.is_dir() and not candidate.is_symlink():
+                shutil.rmtree(candidate)
+            else:
+                candidate.unlink()
+            removed.append(candidate)
+    return removed

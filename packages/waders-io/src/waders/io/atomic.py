@@ -13,27 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from waders.core.errors import InputFileError
+from waders.core.paths import remove_stale, temporary_tag
 
 __all__ = ["atomic_path", "remove_stale_temporaries"]
-
-_HOST = re.sub(r"[^A-Za-z0-9-]+", "-", socket.gethostname())[:40] or "host"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
 
 
 def remove_stale_temporaries(final: Path) -> list[Path]:
@@ -42,19 +29,7 @@ def remove_stale_temporaries(final: Path) -> list[Path]:
     Only names written by :func:`atomic_path` (``.<name>.<host>-<pid>.*``) whose process
     is gone are removed; a live concurrent writer's temporary stays.
     """
-    removed = []
-    pattern = re.compile(re.escape(f".{final.name}.{_HOST}-") + r"(\d+)\.")
-    try:
-        candidates = list(final.parent.iterdir())
-    except OSError:
-        return removed
-    for candidate in candidates:
-        match = pattern.match(candidate.name)
-        if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
-            with contextlib.suppress(OSError):
-                candidate.unlink()
-                removed.append(candidate)
-    return removed
+    return remove_stale(final.parent, f".{final.name}.")
 
 
 @contextlib.contextmanager
@@ -80,7 +55,7 @@ def atomic_path(path: str | Path, *, suffix: str | None = None) -> Iterator[Path
         remove_stale_temporaries(final)
         fd, tmp_name = tempfile.mkstemp(
             dir=final.parent,
-            prefix=f".{final.name}.{_HOST}-{os.getpid()}.",
+            prefix=f".{final.name}.{temporary_tag()}.",
             suffix=suffix if suffix is not None else final.suffix + ".tmp",
         )
     except OSError as err:
