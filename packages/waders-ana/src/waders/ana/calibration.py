@@ -42,7 +42,7 @@ class CalibrationProcess(AnalysisProcess):
     image = Param("mean_compressed_pedestal_subtracted", doc="input image product (ADU)")
     gain = Param(
         5.3,
-        Union(Choice(["conditions"]), Float(min=0)),
+        Union(Choice(["conditions"]), Float(positive=True)),
         unit="ADU/e",
         per_amplifier=True,
         doc="gain (ADU per electron), or 'conditions' to look it up in the conditions database",

@@ -228,5 +228,6 @@ def ana(
         click.echo(f"  {path}: " + ", ".join(f"{k} {v}" for k, v in outputs.items()))
     if result.failures or unmatched:
         failed = len(result.failures) + len(unmatched)
-        click.echo(f"{failed} input(s) failed (see the errors above)", err=True)
+        if failed > 1:  # one failure is its own one-line error
+            click.echo(f"{failed} input(s) failed (see the errors above)", err=True)
         raise click.exceptions.Exit(2)

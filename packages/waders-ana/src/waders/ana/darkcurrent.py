@@ -60,6 +60,7 @@ from waders.core import units as u
 from waders.core.errors import ConfigError, DataError
 from waders.core.image import Amplifier
 from waders.core.kinds import Choice, Float, Int, Optional, Union
+from waders.core.paths import safe_name
 
 from .base import INDEX_RANGES, AnalysisProcess, parse_index_ranges
 from .fitting.pcd import (
@@ -83,7 +84,7 @@ log = logging.getLogger(__name__)
 CLUSTER_MASK = "mask_clusters"
 
 _OPTIONAL_FLOAT = Optional(Float())
-_CALIBRATION = Union(Choice(["auto"]), Float(min=0))
+_CALIBRATION = Union(Choice(["auto"]), Float(positive=True))
 
 
 class _DarkCurrentFit(AnalysisProcess):
@@ -99,7 +100,7 @@ class _DarkCurrentFit(AnalysisProcess):
     do_calibration = Param(True, doc="fit the gain (else it is fixed to 'calibration')")
     gain_guess = Param(
         None,
-        Optional(Float(min=0)),
+        Optional(Float(positive=True)),
         per_amplifier=True,
         doc="with calibration 'auto': gain (ADU/e-) seeding the fit when no 1 e- peak stands out of the data",
     )
@@ -580,7 +581,7 @@ def _plot_path(context: RunContext, image: SkipperImage, process: str, amplifier
     fmt = context.options.get("plot_format", "png")
     directory = Path(context.output_dir or ".") / "plots"
     directory.mkdir(parents=True, exist_ok=True)
-    return directory / f"{_stem(image)}_{process}_{amplifier.name}.{fmt}"
+    return directory / f"{safe_name(_stem(image))}_{process}_{safe_name(amplifier.name)}.{fmt}"
 
 
 def _save(fig: Any, path: Path) -> None:
@@ -683,6 +684,6 @@ def _write_csv(
     table = np.column_stack([np.asarray(results[c], dtype=np.float64) for c in columns])
     directory = Path(context.output_dir or ".")
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{_stem(image)}_{process.name}_{amplifier.name}.csv"
+    path = directory / f"{safe_name(_stem(image))}_{process.name}_{safe_name(amplifier.name)}.csv"
     with atomic_path(path) as tmp:
         np.savetxt(tmp, table, delimiter=",", header=",".join(columns), comments="", fmt="%.8g")

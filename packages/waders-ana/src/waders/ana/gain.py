@@ -40,6 +40,7 @@ from waders.core import Param, RunContext, SkipperImage
 from waders.core.errors import ConfigError, DataError
 from waders.core.image import Amplifier
 from waders.core.kinds import Float, Int, Optional
+from waders.core.paths import safe_name
 
 from .base import AnalysisProcess
 from .darkcurrent import CLUSTER_MASK
@@ -281,10 +282,10 @@ class FitCalibrationConstant(AnalysisProcess):
     image = Param("mean_compressed_pedestal_subtracted", doc="input image product (ADU)")
     n_peaks = Param(3, Int(min=2), per_amplifier=True, doc="number of electron peaks fitted (0 .. n-1)")
     calibration = Param(
-        None, Optional(Float(min=0)), per_amplifier=True, doc="gain guess (ADU/e-); null: found from the peaks"
+        None, Optional(Float(positive=True)), per_amplifier=True, doc="gain guess (ADU/e-); null: found from the peaks"
     )
     n_sigma_win_fit = Param(3.0, Float(min=0.5), doc="fit range: noise sigmas below the 0 e- and above the last peak")
-    pcd_bin_width = Param(0.05, Float(min=0), doc="bin width of the PCD plot (e-)")
+    pcd_bin_width = Param(0.05, Float(positive=True), doc="bin width of the PCD plot (e-)")
     mask_clusters = Param(False, doc="exclude the cluster mask of BuildClusterMask (must run earlier)")
 
     ignored_keys: ClassVar[dict[str, str]] = {
@@ -370,6 +371,6 @@ class FitCalibrationConstant(AnalysisProcess):
         directory.mkdir(parents=True, exist_ok=True)
         stem = image.source.stem if image.source is not None else "image"
         fmt = context.options.get("plot_format", "png")
-        path = directory / f"{stem}_{self.name}_{amplifier.name}.{fmt}"
+        path = directory / f"{safe_name(stem)}_{self.name}_{safe_name(amplifier.name)}.{fmt}"
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, bbox_inches="tight")

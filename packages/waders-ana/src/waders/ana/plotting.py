@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from waders.core.image import Amplifier, SkipperImage
+from waders.core.paths import safe_name
 from waders.core.pipeline import RunContext
 
 __all__ = ["figure", "figure_title", "image_view", "new_figure", "plot_path", "save_figure", "wants_plots"]
@@ -40,10 +41,10 @@ def plot_path(context: RunContext, image: SkipperImage, process: str, what: str,
     """``<output>/plots/<stem>_<process>_<what>[_<amp>].<format>``."""
     stem = image.meta.get("stem") or (image.source.name.split(".")[0] if image.source else "image")
     fmt = context.options.get("plot_format", "png")
-    amp = f"_{amplifier.name}" if amplifier is not None else ""
+    amp = f"_{safe_name(amplifier.name)}" if amplifier is not None else ""
     directory = Path(context.output_dir or ".") / "plots"
     directory.mkdir(parents=True, exist_ok=True)
-    return directory / f"{stem}_{process}_{what}{amp}.{fmt}"
+    return directory / f"{safe_name(stem)}_{safe_name(process)}_{safe_name(what)}{amp}.{fmt}"
 
 
 def new_figure(

@@ -28,8 +28,9 @@ import numpy as np
 
 from waders.core.amplifiers import check_amplifier_keys
 from waders.core.config import Config
-from waders.core.errors import InputFileError, WadersError
+from waders.core.errors import InputFileError, WadersError, failure_message
 from waders.core.image import SkipperImage
+from waders.core.paths import unique_stems
 from waders.core.pipeline import Pipeline, RunContext
 from waders.core.versions import waders_versions
 from waders.io.atomic import atomic_path
@@ -369,15 +370,12 @@ def _analyse_batch(task: tuple[list[tuple[int, Path]], Config, AnalysisOptions])
     for position, path in batch:
         try:
             out.append((str(path), analyse_file(path, config, options, position=position, versions=versions), None))
-        except WadersError as err:
-            out.append((str(path), None, err.one_line()))
         except (MemoryError, KeyboardInterrupt):
             raise
         except Exception as err:  # a bug must not lose the rest of a night's batch
-            log.debug("%s: internal error", path, exc_info=True)
-            text = " ".join(str(err).split())
-            message = f"{path}: internal error {type(err).__name__}: {text} (rerun with --debug for the traceback)"
-            out.append((str(path), None, message))
+            if not isinstance(err, WadersError | OSError):
+                log.debug("%s: internal error", path, exc_info=True)
+            out.append((str(path), None, failure_message(err, path)))
     return out
 
 
@@ -464,7 +462,25 @@ def analyse_files(
 
 
 def require_inputs(paths: list[Path], unmatched: list[str]) -> None:
-    """Raise if nothing is left to analyse."""
+    """Raise if nothing is left to analyse, or if two inputs would write the same outputs."""
     if not paths:
         detail = f" (no file matches {', '.join(unmatched)})" if unmatched else ""
         raise InputFileError(f"no input files{detail}", hint="give FITS files or quoted glob patterns")
+    refuse_colliding_stems(paths)
+
+
+def refuse_colliding_stems(paths: Sequence[Path]) -> None:
+    """Refuse, before anything is written, inputs whose outputs (``<stem>_*``) would overwrite each other.
+
+    Raises
+    ------
+    InputFileError
+        Naming two inputs with the same stem (``a/img_1.fits`` and ``b/img_1.fits.fz``).
+    """
+    clashes = unique_stems(paths, stem_of=output_stem)
+    if clashes:
+        stem, group = next(iter(clashes.items()))
+        raise InputFileError(
+            f"{group[0]} and {group[1]} have the same name {stem!r}: their outputs would overwrite each other",
+            hint="analyse them in separate calls with different output folders (-o), or rename one",
+        )

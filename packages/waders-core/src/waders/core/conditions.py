@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, InputFileError
+from .paths import check_regular_file, read_text_bounded
 from .versions import waders_versions
 
 __all__ = ["ConditionsDB", "Constant", "Validity", "constants_from_summary", "default_path"]
@@ -206,14 +207,31 @@ class ConditionsDB:
                 f"conditions database {self.path} does not exist",
                 hint=f"deploy constants first (waders conditions deploy) or set ${ENV}",
             )
+        if self.path.exists():
+            check_regular_file(self.path, "a conditions database (SQLite file)")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            if write:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            else:  # a read command must not write: read-only, no schema, no journal change
+                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                connection = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
         except (OSError, sqlite3.Error) as err:
             raise InputFileError(f"cannot open conditions database {self.path}: {err}") from None
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(_SCHEMA)
+            if write:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.executescript(_SCHEMA)
+            elif (
+                connection.execute(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'constants'"
+                ).fetchone()[0]
+                == 0
+            ):
+                raise InputFileError(
+                    f"{self.path} is not a conditions database (no 'constants' table)",
+                    hint=f"give the file written by 'waders conditions deploy' (or set ${ENV})",
+                )
             yield connection
         except sqlite3.DatabaseError as err:
             raise InputFileError(f"conditions database {self.path} is not usable: {err}") from None
@@ -396,9 +414,11 @@ def constants_from_summary(summary_path: str | Path, detector: str, validity: Va
     """Gain, noise and dark current per amplifier from a ``waders ana`` summary (proposed constants)."""
     path = Path(summary_path)
     try:
-        summary = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        summary = json.loads(read_text_bounded(path, "a waders ana summary"))
+    except (OSError, json.JSONDecodeError, RecursionError) as err:
         raise InputFileError(f"{path}: not a readable waders ana summary ({err})") from None
+    if not isinstance(summary, dict):
+        raise InputFileError(f"{path}: not a waders ana summary (a JSON object is expected)")
     out = []
     for amp, values in summary.get("amplifiers", {}).items():
         for ctype, key, err_key, unit in (

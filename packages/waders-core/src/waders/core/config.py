@@ -35,10 +35,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .detector import Detector
-from .errors import ConfigError, UnknownNameError, WadersError
+from .errors import ConfigError, InputFileError, UnknownNameError, WadersError
 from .inputs import InputConfig
 from .kinds import Bool, Optional, Str
 from .parameters import Configurable, Param
+from .paths import read_text_bounded
 from .plugins import PYSIMDAMICM_PROCESSES, RETIRED_PROCESSES, Registry, monitor_registry, process_registry
 
 __all__ = [
@@ -152,6 +153,24 @@ def _pairs_hook(source: str):
     return hook
 
 
+#: Bounds of a configuration file: real ones are a few kB and 4-5 levels deep.
+_MAX_CONFIG_BYTES = 16 << 20
+_MAX_CONFIG_DEPTH = 32
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value (iterative: a hostile file cannot exhaust the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level > _MAX_CONFIG_DEPTH:
+                return level
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def read_json(path: str | Path) -> dict[str, Any]:
     """Read a JSON configuration file.
 
@@ -161,16 +180,20 @@ def read_json(path: str | Path) -> dict[str, Any]:
         If the file is missing, unreadable or not valid JSON (with line and column).
     """
     path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"configuration file {path} does not exist")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"configuration file {path} does not exist") from None
-    except OSError as err:
-        raise ConfigError(f"cannot read configuration file {path}: {err.strerror}") from None
+        text = read_text_bounded(path, "a JSON configuration", limit=_MAX_CONFIG_BYTES)
+    except InputFileError as err:
+        raise ConfigError(f"configuration file {err.message}", hint=err.hint) from None
     try:
         data = json.loads(text, object_pairs_hook=_pairs_hook(str(path)))
     except json.JSONDecodeError as err:
         raise ConfigError(f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: JSON nested too deeply to be a configuration") from None
+    if _depth(data) > _MAX_CONFIG_DEPTH:
+        raise ConfigError(f"{path}: JSON nested deeper than {_MAX_CONFIG_DEPTH} levels; not a configuration")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a configuration must be a JSON object")
     return data

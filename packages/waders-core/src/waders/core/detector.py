@@ -23,20 +23,20 @@ class Detector(Configurable):
     """Detector geometry and conversion constants (section ``detector`` or ``CF``)."""
 
     ccd_shape = Param([4000, 6000], ListOf(Int(min=1), length=2), unit="pixel", doc="active area [rows, cols]")
-    ccd_pixel_size_x = Param(0.015, Float(min=0), unit="mm", doc="pixel pitch along x (columns)")
-    ccd_pixel_size_y = Param(0.015, Float(min=0), unit="mm", doc="pixel pitch along y (rows)")
-    ccd_thickness = Param(0.675, Float(min=0), unit="mm", doc="sensor thickness")
+    ccd_pixel_size_x = Param(0.015, Float(positive=True), unit="mm", doc="pixel pitch along x (columns)")
+    ccd_pixel_size_y = Param(0.015, Float(positive=True), unit="mm", doc="pixel pitch along y (rows)")
+    ccd_thickness = Param(0.675, Float(positive=True), unit="mm", doc="sensor thickness")
     n_cols_prescan = Param(0, Int(min=0), unit="pixel", doc="serial prescan added to simulated images")
     n_cols_overscan = Param(0, Int(min=0), unit="pixel", doc="serial overscan added to simulated images")
     n_rows_prescan = Param(0, Int(min=0), unit="pixel", doc="parallel prescan added to simulated images")
     n_rows_overscan = Param(0, Int(min=0), unit="pixel", doc="parallel overscan added to simulated images")
     e2eV = Param(
         SIMULATION_PAIR_ENERGY,
-        Float(min=0),
+        Float(positive=True),
         unit="eV",
         doc="mean energy per electron-hole pair (analysis default 3.74 eV, simulation 3.77 eV)",
     )
-    ADC2eV = Param(None, Optional(Float(min=0)), unit="eV", doc="eV per ADU of simulated images in ADU")
+    ADC2eV = Param(None, Optional(Float(positive=True)), unit="eV", doc="eV per ADU of simulated images in ADU")
     detector_name = Param("CCDSensor_PV", doc="Geant4 sensitive-volume name")
     img_exp_time = Param(8.64e13, Float(min=0), unit="s", doc="time window that splits a Geant4 event into images")
     invert_ccd_z_values = Param(True, doc="Geant4 depth is from the back: z = thickness - z_G4")

@@ -9,6 +9,7 @@ is a bug in waders and is reported as an internal error.
 from __future__ import annotations
 
 __all__ = [
+    "OUTPUT_HINT",
     "ConfigError",
     "DataError",
     "InputFileError",
@@ -16,7 +17,12 @@ __all__ = [
     "UnitError",
     "UnknownNameError",
     "WadersError",
+    "environment_error",
+    "failure_message",
 ]
+
+#: What to check when the file system refuses to write (permissions, free space, a path that is not a folder).
+OUTPUT_HINT = "check that the output folder can be written (permissions, free space, not a file or /proc)"
 
 
 class WadersError(Exception):
@@ -82,3 +88,35 @@ class DataError(WadersError):
 
 class ProcessError(WadersError):
     """A process cannot run with the given parameters on the given data."""
+
+
+def environment_error(err: OSError) -> WadersError:
+    """A :class:`WadersError` for a file-system failure (read-only folder, disk full, ``/proc/...``).
+
+    Such failures are caused by the environment, not by a bug in waders: they are
+    reported in one line naming the path, with exit code 2.
+    """
+    where = err.filename if err.filename is not None else ""
+    reason = err.strerror or type(err).__name__
+    text = f"{where}: {reason}" if where else reason
+    if err.filename2:
+        text += f" ({err.filename2})"
+    return WadersError(f"cannot read or write {text}", hint=OUTPUT_HINT)
+
+
+def failure_message(err: BaseException, source: object) -> str:
+    """One line describing why input ``source`` failed, always naming it.
+
+    :class:`WadersError` and :class:`OSError` are the user's to fix; anything else is
+    reported as an internal error (a bug in waders).
+    """
+    name = str(source)
+    if isinstance(err, OSError) and not isinstance(err, WadersError):
+        err = environment_error(err)
+    if isinstance(err, WadersError):
+        text = err.one_line()
+        return text if name in text else f"{name}: {text}"
+    detail = " ".join(str(err).split())
+    return (
+        f"{name}: internal error {type(err).__name__}: {detail} (a bug in waders; rerun with --debug for the traceback)"
+    )

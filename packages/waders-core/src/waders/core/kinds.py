@@ -91,12 +91,23 @@ class Float(Kind):
     ----------
     min, max : float, optional
         Inclusive bounds, in the declared unit.
+    positive : bool
+        The value must be strictly greater than 0 (conversion factors such as a gain
+        or ``e2eV``, thresholds): ``0`` would divide by zero or select everything.
+    finite : bool
+        NaN and infinities are refused (the default: a parameter that is not a number
+        is a mistake, not a setting).
     """
 
     description = "a number"
 
-    def __init__(self, min: float | None = None, max: float | None = None) -> None:
+    def __init__(
+        self, min: float | None = None, max: float | None = None, *, positive: bool = False, finite: bool = True
+    ) -> None:
         self.min, self.max = min, max
+        self.positive, self.finite = positive, finite
+        if positive:
+            self.description = "a positive " + self.description.removeprefix("a ").removeprefix("an ")
 
     def _number(self, value: Any, where: str, unit: str | None) -> float:
         if isinstance(value, bool) or value is None:
@@ -113,6 +124,10 @@ class Float(Kind):
     def _check_bounds(self, number: float, where: str, unit: str | None) -> None:
         declared = number / unit_factor(unit)
         unit_text = f" {unit}" if unit else ""
+        if self.finite and not math.isfinite(number):
+            raise ConfigError(f"{where}: expected a finite number, got {declared:g}")
+        if self.positive and not declared > 0:
+            raise ConfigError(f"{where}: must be greater than 0, got {declared:g}{unit_text}")
         if self.min is not None and declared < self.min:
             raise ConfigError(f"{where}: {declared:g}{unit_text} is below the minimum {self.min:g}{unit_text}")
         if self.max is not None and declared > self.max:
@@ -120,7 +135,7 @@ class Float(Kind):
 
     def convert(self, value: Any, where: str, unit: str | None) -> float:
         number = self._number(value, where, unit)
-        if math.isnan(number):
+        if math.isnan(number) and not self.finite:
             return number
         self._check_bounds(number, where, unit)
         return number
@@ -145,7 +160,7 @@ class Int(Float):
                 raise self.error(where, value) from None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.error(where, value)
-        if isinstance(value, float) and not value.is_integer():
+        if isinstance(value, float) and not value.is_integer():  # also NaN and infinities
             raise self.error(where, value)
         number = int(value)
         self._check_bounds(float(number), where, None)

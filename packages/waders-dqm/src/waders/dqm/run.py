@@ -45,9 +45,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from waders.core.config import Config, load_config
-from waders.core.errors import ConfigError, InputFileError, WadersError
+from waders.core.errors import ConfigError, InputFileError, WadersError, failure_message
 from waders.core.geometry import AmplifierGeometry
 from waders.core.image import SkipperImage
+from waders.core.paths import safe_name
 from waders.core.process import Process
 from waders.core.progress import progress_bar
 from waders.io.atomic import atomic_path
@@ -324,7 +325,7 @@ def _image_task(task: _ImageTask) -> dict[str, Any]:
             if result is not None and me.name in _DEFECTS and "candidates" in result.extra:
                 masks[f"defects/{key}"] = result.extra["candidates"]
             if _wants_plot(me, entry["quality"]["status"], task.image_plots, task.full_plots):
-                relative = f"me/{stem}_{me.name}_{key}.png"
+                relative = f"me/{safe_name(stem)}_{safe_name(me.name)}_{safe_name(key)}.png"
                 old = previous.get(me.name, {}).get(key)
                 if (
                     me.kind != "image"
@@ -376,14 +377,12 @@ def _image_batch(batch: list[_ImageTask]) -> list[tuple[Any, str | None]]:
     for task in batch:
         try:
             out.append((_image_task(task), None))
-        except WadersError as err:
-            out.append((None, err.one_line()))
         except (MemoryError, KeyboardInterrupt):
             raise
         except Exception as err:  # a bug must not lose the rest of the run
-            log.debug("%s: internal error", task.path, exc_info=True)
-            text = " ".join(str(err).split())
-            out.append((None, f"{task.path}: internal error {type(err).__name__}: {text} (rerun with --debug)"))
+            if not isinstance(err, WadersError | OSError):
+                log.debug("%s: internal error", task.path, exc_info=True)
+            out.append((None, failure_message(err, task.path)))
     return out
 
 
@@ -595,7 +594,7 @@ def _plot_run_level(
     same_reference = (previous or {}).get("reference_run") == document.get("reference_run")
     tasks, names = [], []
     for name, per_amp in document["run_level"].items():
-        relative = f"me/run_{name}.png"
+        relative = f"me/run_{safe_name(name)}.png"
         old = old_level.get(name)
         unchanged = (
             same_reference
@@ -625,7 +624,7 @@ def _plot_run_level(
         if error is not None:
             log.warning("run plot of %s: %s", name, error)
         for entry in document["run_level"][name].values():
-            entry["plot"] = f"me/run_{name}.png" if drawn else None
+            entry["plot"] = f"me/run_{safe_name(name)}.png" if drawn else None
 
 
 def _plot_old_problems(
@@ -650,7 +649,7 @@ def _plot_old_problems(
                 if entry.get("plot") or not _wants_plot(me, entry["quality"]["status"], policy, False):
                     continue
                 ref = references.get((name, key))
-                relative = f"me/{stem}_{name}_{key}.png"
+                relative = f"me/{safe_name(stem)}_{safe_name(name)}_{safe_name(key)}.png"
                 label = f"{stem}, amplifier {key}"
                 tasks.append((me, entry, run_dir / relative, label, ref.to_plot() if ref else None))
                 entries.append((entry, relative))
@@ -806,6 +805,10 @@ def _check_against_first(analysis: Config, path: Path) -> None:
         pass  # an unreadable file is reported with the others, as a failed input
 
 
+#: Largest run number: the store keeps run numbers as 64-bit integers.
+MAX_RUN = 2**63 - 1
+
+
 def monitor_run(
     inputs: Sequence[str | Path],
     run: int,
@@ -893,6 +896,9 @@ def monitor_run(
     run = int(run)
     if run < 0:
         raise ConfigError(f"run number must not be negative, got {run}")
+    for label, number in (("run", run), ("reference run", reference_run)):
+        if number is not None and not 0 <= int(number) <= MAX_RUN:
+            raise ConfigError(f"{label} number {number} is out of range", hint=f"use 0 to {MAX_RUN}")
     monitors = load_monitors(me_config, me_overrides)
     by_name = {me.name: me for me in monitors}
     analysis = analysis_for(_load(config, "analysis", _default_analysis()), monitors)
@@ -900,6 +906,9 @@ def monitor_run(
     if not paths:
         detail = f" (no file matches {', '.join(unmatched)})" if unmatched else ""
         raise InputFileError(f"no input files{detail}", hint="give FITS files or quoted glob patterns")
+    from waders.ana.runner import refuse_colliding_stems
+
+    refuse_colliding_stems(paths)
     _check_against_first(analysis, paths[0])
     output_dir = Path(output_dir)
     run_dir = run_directory(output_dir, run)
@@ -986,8 +995,7 @@ def monitor_run(
                 result.failures[str(task.path)] = error
                 document["failed_inputs"][output_stem(task.path)] = {"file": str(task.path), "error": error}
                 document["images"].pop(output_stem(task.path), None)  # its earlier entry is no longer the file
-                # said once: by the progress callback when there is one (the run log keeps it too)
-                log.log(logging.INFO if progress is not None else logging.ERROR, "%s", error)
+                log.info("failed: %s", error)  # into the run log; the caller reports it on stderr
                 continue
             stem = value["stem"]
             document["failed_inputs"].pop(stem, None)

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from waders.core.errors import ConfigError, WadersError
+from waders.core.errors import ConfigError, InputFileError, WadersError, environment_error
 
 __all__ = ["MongoStore", "SQLiteStore", "Store", "from_mongo", "open_store", "to_mongo"]
 
@@ -100,10 +100,19 @@ class SQLiteStore(Store):
         self.path = Path(path)
         self.uri = str(self.path)
         self.timeout = timeout
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
-        self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        self._retrying(self._setup)
+        if self.path.exists() and not self.path.is_file():
+            raise InputFileError(f"DQM store {self.path}: not a regular file", hint="give a SQLite file or folder")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            self._retrying(self._setup)
+        except sqlite3.DatabaseError as err:
+            raise InputFileError(
+                f"DQM store {self.path}: {err}", hint="give a waders DQM store (a SQLite file) or a new file name"
+            ) from None
+        except OSError as err:
+            raise environment_error(err) from None
 
     def _setup(self) -> None:
         mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -245,7 +254,7 @@ class MongoStore(Store):
     """
 
     def __init__(self, uri: str, *, client: Any = None, timeout_ms: int = 10_000) -> None:
-        self.uri = uri
+        self.uri = _redacted(uri)  # shown in messages: never the password
         if client is None:
             try:
                 import pymongo

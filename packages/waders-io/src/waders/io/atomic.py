@@ -2,6 +2,11 @@
 
 An interrupted run (crash, kill, full disk) never leaves a truncated file under the
 final name: either the old file (if any) or the complete new one is there.
+
+The temporary name carries the host and process id of its writer
+(``.<name>.<host>-<pid>.<random><suffix>``).  A ``kill -9`` leaves it behind; the next
+write of the same final name removes the temporaries of writers on this host that are
+no longer running (never those of a live concurrent writer).
 """
 
 from __future__ import annotations
@@ -13,8 +18,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from waders.core.errors import InputFileError
+from waders.core.paths import remove_stale, temporary_tag
 
-__all__ = ["atomic_path"]
+__all__ = ["atomic_path", "remove_stale_temporaries"]
+
+
+def remove_stale_temporaries(final: Path) -> list[Path]:
+    """Remove temporaries of ``final`` left by killed writers on this host; return them.
+
+    Only names written by :func:`atomic_path` (``.<name>.<host>-<pid>.*``) whose process
+    is gone are removed; a live concurrent writer's temporary stays.
+    """
+    return remove_stale(final.parent, f".{final.name}.")
+
 
 #: Suffixes that writers (astropy, uproot) read as a compression request: kept last on the temporary file.
 _COMPRESSION_SUFFIXES = (".gz", ".bz2")
@@ -47,9 +63,10 @@ def atomic_path(path: str | Path, *, suffix: str | None = None) -> Iterator[Path
     final = Path(path)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(final)
         fd, tmp_name = tempfile.mkstemp(
             dir=final.parent,
-            prefix=f".{final.name}.",
+            prefix=f".{final.name}.{temporary_tag()}.",
             suffix=suffix if suffix is not None else _temporary_suffix(final),
         )
     except OSError as err:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from waders.core.config import load_config
-from waders.core.errors import WadersError
+from waders.core.errors import WadersError, failure_message
 
 __all__ = ["info"]
 
@@ -31,17 +31,23 @@ def info(paths: tuple[Path, ...], as_json: bool, config_path: Path | None) -> No
     input_config = None
     if config_path is not None:
         input_config = load_config(config_path, kind="analysis", sequence=[]).input
-    results, failures = [], []
-    for path in paths:
+    results, failures, bugs = [], [], 0
+    for path in paths:  # a bad file is reported and the others are still described
         try:
             results.append(describe(path, input_config))
-        except WadersError as err:
-            failures.append(err.one_line())
-            click.echo(f"error: {err.one_line()}", err=True)
+        except (MemoryError, KeyboardInterrupt):
+            raise
+        except Exception as err:
+            bug = not isinstance(err, WadersError | OSError)
+            if bug and (click.get_current_context().find_root().obj or {}).get("debug"):
+                raise  # --debug: the traceback of a bug
+            bugs += bug
+            failures.append(failure_message(err, path))
+            click.echo(f"error: {failures[-1]}", err=True)
     if as_json:
         click.echo(json.dumps(results[0] if len(paths) == 1 and results else results, indent=2, default=str))
     else:
         for result in results:
             click.echo(format_description(result))
     if failures:
-        raise click.exceptions.Exit(2)
+        raise click.exceptions.Exit(1 if bugs else 2)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from waders.core.errors import InputFileError
 from waders.core.inputs import InputConfig
+from waders.core.paths import check_regular_file
 
 from .fits.reader import read_image
 
@@ -107,8 +107,7 @@ def describe(path: str | Path, config: InputConfig | None = None) -> dict[str, A
         If the file is missing or neither a readable FITS nor ROOT file.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputFileError(f"{path}: no such file")
+    check_regular_file(path, "a FITS or ROOT file")
     if _is_root(path):
         from .root import describe_root
 

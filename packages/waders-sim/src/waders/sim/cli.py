@@ -16,10 +16,30 @@ def _event_range(text: str | None) -> tuple[int | None, int | None]:
     if not text:
         return None, None
     start, sep, stop = text.partition(":")
+    hint = "write A:B (entries A to B-1, A < B), A: or :B"
     try:
-        return (int(start) if start else None), (int(stop) if sep and stop else None)
+        first, last = (int(start) if start else None), (int(stop) if sep and stop else None)
     except ValueError:
-        raise ConfigError(f"bad --events {text!r}", hint="write A:B (entries A to B-1), A: or :B") from None
+        raise ConfigError(f"bad --events {text!r}", hint=hint) from None
+    if (first is not None and first < 0) or (last is not None and last < 0):
+        raise ConfigError(f"bad --events {text!r}: entries are counted from 0", hint=hint)
+    if first is not None and last is not None and last <= first:
+        raise ConfigError(f"--events {text!r} selects no event", hint=hint)
+    return first, last
+
+
+def _check_inputs(g4files: tuple[Path, ...], output_dir: Path, prefix: str) -> None:
+    """Refuse, before anything is written, inputs whose outputs would overwrite each other."""
+    from waders.core.errors import InputFileError
+    from waders.core.paths import unique_stems
+
+    clashes = unique_stems(g4files, stem_of=lambda p: p.stem)
+    if clashes:
+        stem, group = next(iter(clashes.items()))
+        raise InputFileError(
+            f"{' and '.join(str(p) for p in group)} would both be written to {output_dir / f'{prefix}_{stem}.root'}",
+            hint="simulate them in separate calls with different -o folders, or rename one",
+        )
 
 
 def _to_pysimdamicm(output: Path, g4file: Path, config: object) -> Path:
@@ -59,7 +79,9 @@ def _to_pysimdamicm(output: Path, g4file: Path, config: object) -> Path:
 )
 @click.option("--events", "events", metavar="A:B", help="Simulate Geant4 entries A to B-1 only.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")
-@click.option("--chunk-size", type=int, default=20_000, show_default=True, help="Events read at a time.")
+@click.option(
+    "--chunk-size", type=click.IntRange(min=1), default=20_000, show_default=True, help="Events read at a time."
+)
 @click.option("--image", is_flag=True, help="Also write FITS images of the events (activates CreateFitsImage).")
 @click.option(
     "--layout",
@@ -122,23 +144,32 @@ def sim(
     if not g4files:
         click.echo(click.get_current_context().get_help())
         return
+    from waders.io.root import count_geant4_events
+
     start, stop = _event_range(events)
     if layout == "pysimdamicm":
         from waders.io.root.pysimdamicm import require_pyroot
 
         require_pyroot()  # fail at once, before anything is simulated
     options = SimOptions(output_dir=output_dir, seed=seed, chunk_size=chunk_size, entry_start=start, entry_stop=stop)
+    out_root = config.sections.get("out_root")
+    _check_inputs(g4files, output_dir, out_root.prefix_root_name if out_root is not None else "waders_sim")
+    totals = {g4file: count_geant4_events(g4file) for g4file in g4files}
+    for g4file, total in totals.items():
+        if start is not None and start >= total:
+            raise ConfigError(
+                f"{g4file}: --events {events} selects no event: the file has {total} entries (0 to {total - 1})",
+                hint="choose a range inside the file; nothing was written",
+            )
     for g4file in g4files:
-        from waders.io.root import count_geant4_events
-
-        total = count_geant4_events(g4file)
-        if (stop is not None and stop > total) or (start is not None and start >= total):
+        total = totals[g4file]
+        if stop is not None and stop > total:
             click.echo(
                 f"warning: {g4file} has {total} events (entries 0:{total}); --events {events} simulates "
-                f"{max(0, min(stop if stop is not None else total, total) - min(start or 0, total))} of them",
+                f"{total - (start or 0)} of them",
                 err=True,
             )
-        selected = min(stop if stop is not None else total, total) - min(start or 0, total)
+        selected = min(stop if stop is not None else total, total) - (start or 0)
         with progress_bar(total=max(0, selected), desc=g4file.name, unit="event") as bar:
             if executor != "serial":
                 from .parallel import simulate_file_parallel

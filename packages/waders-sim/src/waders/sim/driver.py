@@ -26,6 +26,7 @@ import awkward as ak
 import numpy as np
 
 from waders.core.config import Config
+from waders.core.errors import InputFileError
 from waders.core.pipeline import Pipeline, RunContext
 from waders.core.versions import waders_versions
 from waders.io.root import ClustersTreeWriter, iter_geant4, open_output, read_run_info, titles, write_records_tree
@@ -85,15 +86,58 @@ def _split_by_charge(chunks: Iterable[Any], e2ev: float, max_carriers: int | Non
             start = stop
 
 
-def _validate_hits(data: SimEvents) -> None:
-    """Drop (and count) hits without positive energy; kill events with negative local coordinates."""
+#: Largest hit coordinate accepted (internal unit mm: one kilometre); beyond, the file's units are wrong.
+MAX_COORDINATE = 1e6
+
+#: Most electrons one event may release (about 1.9 GeV in silicon): Diffusion makes one array
+#: entry per electron, so a corrupt energy must not ask for petabytes.
+MAX_EVENT_ELECTRONS = 500_000_000
+
+
+def _keep_hits(data: SimEvents, mask: Any) -> None:
+    """Keep the hits where the jagged ``mask`` is true (per-event fields such as event_id stay)."""
+    events = data.hits.events
+    fields = {name: events[name][mask] if events[name].ndim > 1 else events[name] for name in events.fields}
+    data.hits.events = ak.zip(fields, depth_limit=1)
+    data._flat = None
+
+
+def _check_hit_values(data: SimEvents, source: str) -> None:
+    """Non-finite coordinates, non-finite or negative energies and absurd charges are errors."""
+    flat = data.flat_hits()
+    for name in ("x", "y", "z", "time", "edep"):
+        bad = ~np.isfinite(flat[name])
+        if name == "edep":
+            bad |= flat[name] < 0
+        elif name != "time":
+            bad |= np.abs(flat[name]) > MAX_COORDINATE
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            event = int(data.hits.event_id[flat["event"][first]])
+            raise InputFileError(
+                f"{source}: {int(bad.sum())} Geant4 hit(s) with {name} = {flat[name][first]:g} "
+                f"(first in event {event}); energies must be finite and >= 0, "
+                "coordinates finite (within 1 km), times finite",
+                hint="the Geant4 file is corrupt; regenerate it or select other events with --events",
+            )
+    electrons = data.hits.total_energy() / data.detector.e2eV
+    if electrons.size and electrons.max() > MAX_EVENT_ELECTRONS:
+        worst = int(np.argmax(electrons))
+        raise InputFileError(
+            f"{source}: event {int(data.hits.event_id[worst])} deposits {electrons[worst] * data.detector.e2eV:g} eV "
+            f"({electrons[worst]:.3g} electrons), more than the {MAX_EVENT_ELECTRONS:.0e} a simulation can follow",
+            hint="check the energy unit of the Geant4 file",
+        )
+
+
+def _validate_hits(data: SimEvents, source: str = "Geant4 file") -> None:
+    """Check hit values; drop (and count) hits without energy; kill events with negative local coordinates."""
+    _check_hit_values(data, source)
     flat = data.flat_hits()
     bad = ~(flat["edep"] > 0)
     if bad.any():
-        data.count("hits with zero or negative energy (dropped)", int(bad.sum()))
-        events = data.hits.events
-        data.hits.events = events[events.edep > 0]
-        data._flat = None
+        data.count("hits with zero energy (dropped)", int(bad.sum()))
+        _keep_hits(data, data.hits.events.edep > 0)
         flat = data.flat_hits()
     negative = (flat["x"] < 0) | (flat["y"] < 0)
     if negative.any():
@@ -104,9 +148,7 @@ def _validate_hits(data: SimEvents) -> None:
     outside = (flat["z"] < 0) | (flat["z"] > thickness)
     if outside.any():
         data.count("hits outside the CCD thickness (dropped)", int(outside.sum()))
-        events = data.hits.events
-        data.hits.events = events[(events.z >= 0) & (events.z <= thickness)]
-        data._flat = None
+        _keep_hits(data, (data.hits.events.z >= 0) & (data.hits.events.z <= thickness))
     empty = data.hits.n_hits == 0
     data.kill(empty, "events without hits in the CCD")
 
@@ -314,7 +356,7 @@ def simulate_file(
         for hits in _split_by_charge(chunks, config.detector.e2eV, options.max_carriers if carriers else None):
             data = SimEvents(hits, rng, config.detector)
             result.events_read += data.n_events
-            _validate_hits(data)
+            _validate_hits(data, str(path))
             pipeline.run(data, context)
             for reason, n in data.counters.items():
                 result.counters[reason] = result.counters.get(reason, 0) + n

@@ -241,7 +241,7 @@ class CreateFitsImage(SimProcess):
     nskips = Param(1, Int(min=1), doc="samples per pixel")
     noise_adu = Param(2.5, Float(min=0), unit="ADU", doc="readout noise of one sample")
     pedestal_adu = Param(1000.0, Float(), unit="ADU", doc="pedestal (baseline) of the samples")
-    gain = Param(10.0, Float(min=0), unit="ADU/e", doc="ADU per electron")
+    gain = Param(10.0, Float(positive=True), unit="ADU/e", doc="ADU per electron")
     amplifiers = Param(1, Int(min=1, max=2), doc="1: one amplifier; 2: L and U (mirrored) read half the columns each")
     prescan = Param(None, Optional(Int(min=0)), unit="pixel", doc="serial prescan columns (default: detector)")
     overscan = Param(None, Optional(Int(min=0)), unit="pixel", doc="serial overscan columns (default: detector)")

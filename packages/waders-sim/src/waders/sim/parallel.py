@@ -108,6 +108,7 @@ def simulate_file_parallel(
     outcomes = run_tasks(_simulate_part, tasks, executor=executor, workers=workers, scheduler=scheduler, progress=done)
     failed = [o.error for o in outcomes if o.error is not None]
     if failed:
+        shutil.rmtree(parts_dir, ignore_errors=True)  # no partial results left behind
         raise WadersError(f"{path}: {len(failed)} simulation task(s) failed: {failed[0]}")
     prefix = options.prefix or (
         config.sections["out_root"].prefix_root_name if "out_root" in config.sections else "waders_sim"

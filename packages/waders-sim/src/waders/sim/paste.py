@@ -196,7 +196,9 @@ class PasteClusterProcess(SimProcess):
     clusters_per_blank = Param(50, Int(min=1), doc="pastes per blank image")
     clusters_per_blank_texp = Param(None, Optional(Int(min=0)), doc="compton mode: uniform clusters per blank first")
     in_ADU = Param(True, Bool(), doc="the blanks are in ADU (else electrons)")
-    calibration = Param(None, Optional(Float(min=0)), unit="ADU/e", doc="gain of the blanks (default e2eV/ADC2eV)")
+    calibration = Param(
+        None, Optional(Float(positive=True)), unit="ADU/e", doc="gain of the blanks (default e2eV/ADC2eV)"
+    )
     sigma = Param(None, Optional(Float(min=0)), unit="ADU/e", doc="spread of the gain, drawn once per blank")
     random_image_start = Param(True, doc="shuffle the blanks and start at a random one")
     prefix = Param("waders_sim", Str(), doc="prefix of the output file names")

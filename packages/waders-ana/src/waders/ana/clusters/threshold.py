@@ -55,8 +55,8 @@ class ThresholdKind(Kind):
         if value is None:
             return None
         if _is_number(value):
-            if not value >= 0:
-                raise ConfigError(f"{where}: a threshold must be >= 0 e-, got {value}")
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{where}: a threshold must be a finite number > 0 e-, got {value}")
             return float(value)
         if isinstance(value, list | tuple) and len(value) == 3:
             sigma, n_pix, n_seed = value
@@ -65,14 +65,14 @@ class ThresholdKind(Kind):
             if isinstance(sigma, str) and not sigma.strip():
                 raise ConfigError(f"{where}[0]: empty header keyword")
             if _is_number(sigma):
-                if not sigma > 0:
+                if not (math.isfinite(sigma) and sigma > 0):
                     raise ConfigError(f"{where}[0]: the noise sigma must be > 0 e-, got {sigma}")
                 sigma = float(sigma)
             elif sigma is not None and not isinstance(sigma, str):
                 raise ConfigError(f"{where}[0]: sigma must be null, a number (e-) or a header keyword, got {sigma!r}")
             for i, n in ((1, n_pix), (2, n_seed)):
-                if not _is_number(n) or not n >= 0:
-                    raise ConfigError(f"{where}[{i}]: expected a number of sigmas >= 0, got {n!r}")
+                if not _is_number(n) or not (math.isfinite(n) and n > 0):
+                    raise ConfigError(f"{where}[{i}]: expected a finite number of sigmas > 0, got {n!r}")
             return [sigma, float(n_pix), float(n_seed)]
         raise self.error(where, value)
 

@@ -457,9 +457,9 @@ class TwoDGaussProcess(AnalysisProcess):
     sig_L_range = Param(None, _RANGE, unit="ADU", doc="bounds of sigma_L; null: sig_L -/+ 3 (at least sig_L / 20)")
     sig_U = Param(2.0, Float(min=0), unit="ADU", doc="starting noise width sigma_U (ADU)")
     sig_U_range = Param(None, _RANGE, unit="ADU", doc="bounds of sigma_U; null: sig_U -/+ 3 (at least sig_U / 20)")
-    cal_L = Param(7.0, Float(min=0), unit="ADU/e", doc="starting gain of L (ADU/e-)")
+    cal_L = Param(7.0, Float(positive=True), unit="ADU/e", doc="starting gain of L (ADU/e-)")
     cal_L_range = Param(None, _RANGE, unit="ADU/e", doc="bounds of the L gain; null: cal_L -/+ 3 (at least cal_L / 2)")
-    cal_U = Param(7.0, Float(min=0), unit="ADU/e", doc="starting gain of U (ADU/e-)")
+    cal_U = Param(7.0, Float(positive=True), unit="ADU/e", doc="starting gain of U (ADU/e-)")
     cal_U_range = Param(None, _RANGE, unit="ADU/e", doc="bounds of the U gain; null: cal_U -/+ 3 (at least cal_U / 2)")
     offset_range = Param([-1.0, 1.0], ListOf(Float(), length=2), unit="ADU", doc="bounds of both offsets (ADU)")
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from ..errors import WadersError
+from ..errors import WadersError, environment_error
 from ..log import setup_logging
 from ..plugins import COMMANDS_GROUP
 from ..progress import configure as configure_progress
@@ -173,6 +173,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (click.Abort, KeyboardInterrupt):
         click.echo("error: interrupted", err=True)
         return 130
+    except OSError as err:  # the file system refused (read-only, disk full, /proc/...): not a bug
+        if debug:
+            raise
+        wrapped = environment_error(err)
+        click.echo(f"error: {wrapped.one_line()}", err=True)
+        return wrapped.exit_code
     except Exception as err:
         if debug:
             raise

@@ -73,6 +73,9 @@ def format_value(value: Any, error: Any = None, unit: str | None = None) -> str:
     if decimals > 6 or scale >= 1e6:
         exponent = math.floor(math.log10(scale))
         factor = 10.0**exponent
+        inner = sigma / factor if 0 < factor < math.inf else 0.0
+        if not inner > 0 or 1 - math.floor(math.log10(inner)) > 6:  # error below 1e-6 of the value: no recursion
+            return f"{number:.6g} ± {sigma:.1e}{suffix}"
         inner = format_value(number / factor, sigma / factor)
         return f"({inner})e{exponent:+03d}{suffix}"
     if decimals > 0:

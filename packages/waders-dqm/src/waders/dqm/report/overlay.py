@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from waders.core.errors import WadersError
+from waders.core.paths import safe_name
 
 from .common import PlotCache, data_hash
 from .view import MEView, RunView, run_dir_name
@@ -25,11 +25,6 @@ from .view import MEView, RunView, run_dir_name
 __all__ = ["load_reference", "make_overlays", "safe_name"]
 
 log = logging.getLogger(__name__)
-
-
-def safe_name(text: str) -> str:
-    """``text`` reduced to characters safe in a file name and a URL."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "x"
 
 
 def load_reference(view: RunView, store: Any, run_dir: Path) -> Mapping[str, Any] | None:

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from waders.core.errors import ConfigError, InputFileError
+from waders.core.paths import remove_stale, temporary_tag
 
 from .common import as_mapping, status_of, write_text
 from .pdf import pdf_name
@@ -119,7 +120,8 @@ def _publish_run(run: int, run_dir: Path, target: Path) -> PublishResult:
     with contextlib.suppress(OSError, ValueError):
         if json.loads((final / MANIFEST).read_text()) == manifest:
             return PublishResult(run, "unchanged", len(files))
-    staging = Path(tempfile.mkdtemp(dir=target, prefix=f".{run_dir.name}.new-"))
+    remove_stale(target, f".{run_dir.name}.")  # staging folders of killed publishers
+    staging = Path(tempfile.mkdtemp(dir=target, prefix=f".{run_dir.name}.{temporary_tag()}.new-"))
     try:
         for rel in files:
             destination = staging / rel

@@ -15,6 +15,12 @@ times          ``EXPSTART``, ``RDSTRT``, ``RDEND``  ``DATEINI``, ``DATEEND``  --
 
 When the configuration leaves a keyword at ``null`` the reader looks for the usual
 ones in that order.  Numeric values stored as strings (LTA) are converted.
+
+Values that make no sense are errors naming the file and the keyword
+(:class:`~waders.core.errors.InputFileError`, exit code 2), never silent numbers:
+skip counts, binning and ``NCOL`` must be positive integers (binning at most
+:data:`MAX_BINNING`), geometry sizes non-negative integers and times finite and
+non-negative.  A keyword that is absent (or an empty string) is unknown, not wrong.
 """
 
 from __future__ import annotations
@@ -29,12 +35,17 @@ from waders.core import units
 from waders.core.errors import InputFileError
 from waders.core.inputs import InputConfig
 
-__all__ = ["HeaderInfo", "header_number", "parse_header"]
+__all__ = ["MAX_BINNING", "HeaderInfo", "header_count", "header_number", "header_seconds", "parse_header"]
 
 #: Skip-count keywords tried, in order, when ``convention.Nskips`` is null.
 SKIP_KEYWORDS = ("NDCMS", "NDCM", "NSAMP")
 _ROW_BINNING = ("NPBIN", "NROWCLUSTER")
 _COL_BINNING = ("NSBIN", "NCOLCLUSTER")
+#: Largest binning accepted: no CCD in use has more than 2**16 pixels along a side
+#: (DAMIC-M 6144 x 1536, SENSEI 6144 x 886), so a larger NPBIN/NSBIN is a corrupt header.
+MAX_BINNING = 1 << 16
+#: Largest skip count or column count accepted (a corrupt header otherwise asks for petabytes).
+_MAX_COUNT = 1 << 24
 
 
 def header_number(header: Mapping[str, Any], key: str | None, default: float | None = None) -> float | None:
@@ -55,11 +66,85 @@ def header_number(header: Mapping[str, Any], key: str | None, default: float | N
         return default
 
 
-def _first_number(header: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str | None, float | None]:
+def _present(header: Mapping[str, Any], key: str | None) -> bool:
+    return key is not None and key in header and str(header[key]).strip() != ""
+
+
+def _strict_number(header: Mapping[str, Any], key: str, source: str, expected: str) -> float:
+    value = header[key]
+    number = header_number(header, key)
+    if number is None or isinstance(value, bool) or not math.isfinite(number):
+        raise InputFileError(
+            f"{source}: header keyword {key}={str(value).strip()!r} is not {expected}",
+            hint=f"fix {key} in the file header (or set the value in the configuration)",
+        )
+    return number
+
+
+def header_count(
+    header: Mapping[str, Any],
+    key: str | None,
+    source: str,
+    *,
+    minimum: int = 1,
+    maximum: int = _MAX_COUNT,
+) -> int | None:
+    """Return an integer header value checked against bounds; None if the keyword is absent.
+
+    Parameters
+    ----------
+    header : mapping
+        Header cards.
+    key : str or None
+        Keyword (None: absent).
+    source : str
+        File name for the error message.
+    minimum, maximum : int
+        Inclusive bounds (1: a positive count, 0: a size that may be zero).
+
+    Raises
+    ------
+    InputFileError
+        If the keyword is present but not a finite integer within the bounds.
+    """
+    if not _present(header, key):
+        return None
+    assert key is not None
+    expected = "a positive integer" if minimum >= 1 else "a non-negative integer"
+    number = _strict_number(header, key, source, expected)
+    if not number.is_integer() or number < minimum:
+        raise InputFileError(
+            f"{source}: header keyword {key}={str(header[key]).strip()!r} is not {expected}",
+            hint=f"fix {key} in the file header (or set the value in the configuration)",
+        )
+    if number > maximum:
+        raise InputFileError(
+            f"{source}: header keyword {key}={number:g} is larger than {maximum} (a corrupt header?)",
+            hint=f"fix {key} in the file header",
+        )
+    return int(number)
+
+
+def header_seconds(header: Mapping[str, Any], key: str | None, unit: str, source: str) -> float:
+    """Return a time keyword in seconds (NaN if absent); raise if it is not finite and >= 0."""
+    if not _present(header, key):
+        return math.nan
+    assert key is not None
+    number = _strict_number(header, key, source, "a finite time")
+    if number < 0:
+        raise InputFileError(
+            f"{source}: header keyword {key}={number:g} is a negative time", hint=f"fix {key} in the file header"
+        )
+    return number * units.unit_factor(unit)
+
+
+def _first_count(
+    header: Mapping[str, Any], keys: tuple[str, ...], source: str, maximum: int = _MAX_COUNT
+) -> tuple[str | None, int | None]:
+    """The first of ``keys`` present in the header, validated (an invalid one is an error, not skipped)."""
     for key in keys:
-        value = header_number(header, key)
-        if value is not None:
-            return key, value
+        if _present(header, key):
+            return key, header_count(header, key, source, maximum=maximum)
     return None, None
 
 
@@ -112,11 +197,10 @@ class HeaderInfo:
     averaged_flag: bool = False
 
 
-def _time_keyword(header: Mapping[str, Any], key: str | None, unit: str | None, default_unit: str) -> float:
-    value = header_number(header, key)
-    if value is None:
-        return math.nan
-    return value * units.unit_factor(unit or default_unit)
+def _time_keyword(
+    header: Mapping[str, Any], key: str | None, unit: str | None, default_unit: str, source: str
+) -> float:
+    return header_seconds(header, key, unit or default_unit, source)
 
 
 def parse_header(header: Mapping[str, Any], config: InputConfig, source: str) -> HeaderInfo:
@@ -134,11 +218,13 @@ def parse_header(header: Mapping[str, Any], config: InputConfig, source: str) ->
     Raises
     ------
     InputFileError
-        If a keyword named explicitly in the configuration is missing.
+        If a keyword named explicitly in the configuration is missing, or a keyword
+        holds a value that makes no sense (a skip count of 0, a binning of 1e9, ...).
     """
     conv = config.convention
+    nskips_value: int | None
     if conv.Nskips is not None:
-        nskips_value = header_number(header, conv.Nskips)
+        nskips_value = header_count(header, conv.Nskips, source)
         if nskips_value is None and config.image.skip_image is not False:
             raise InputFileError(
                 f"{source}: header keyword {conv.Nskips} (number of skips) is missing",
@@ -146,25 +232,29 @@ def parse_header(header: Mapping[str, Any], config: InputConfig, source: str) ->
             )
         nskips_key = conv.Nskips
     else:
-        nskips_key, nskips_value = _first_number(header, SKIP_KEYWORDS)
+        nskips_key, nskips_value = _first_count(header, SKIP_KEYWORDS, source)
     daq = {"NDCMS": "leach", "NDCM": "acm", "NSAMP": "lta"}.get(nskips_key or "", "unknown")
 
-    pixel_cols = header_number(header, "NCOL")
+    pixel_cols = header_count(header, "NCOL", source)
     if pixel_cols is None and conv.Ncols not in (None, "NAXIS1"):
-        pixel_cols = header_number(header, conv.Ncols)
+        pixel_cols = header_count(header, conv.Ncols, source)
 
     row_key = (conv.Npbin, *_ROW_BINNING) if conv.Npbin else _ROW_BINNING
     col_key = (conv.Nsbin, *_COL_BINNING) if conv.Nsbin else _COL_BINNING
-    _, row_binning = _first_number(header, tuple(dict.fromkeys(row_key)))
-    _, col_binning = _first_number(header, tuple(dict.fromkeys(col_key)))
+    _, row_binning = _first_count(header, tuple(dict.fromkeys(row_key)), source, MAX_BINNING)
+    _, col_binning = _first_count(header, tuple(dict.fromkeys(col_key)), source, MAX_BINNING)
 
     exposure_key = conv.exposure_time if conv.exposure_time in header else "EXPOSURE"
-    exposure = _time_keyword(header, exposure_key, conv.exposure_time_unit, "ms" if exposure_key == "MEXP" else "s")
+    exposure = _time_keyword(
+        header, exposure_key, conv.exposure_time_unit, "ms" if exposure_key == "MEXP" else "s", source
+    )
     if math.isnan(exposure) and config.datetime.exposure_time:
-        exposure = _time_keyword(header, config.datetime.exposure_time, None, "s")
-    read_time = _time_keyword(header, conv.read_time, conv.read_time_unit, "ms" if conv.read_time == "MREAD" else "s")
+        exposure = _time_keyword(header, config.datetime.exposure_time, None, "s", source)
+    read_time = _time_keyword(
+        header, conv.read_time, conv.read_time_unit, "ms" if conv.read_time == "MREAD" else "s", source
+    )
     if math.isnan(read_time) and config.datetime.read_time:
-        read_time = _time_keyword(header, config.datetime.read_time, None, "ms")
+        read_time = _time_keyword(header, config.datetime.read_time, None, "ms", source)
 
     times: dict[str, str] = {}
     dt = config.datetime
@@ -181,18 +271,18 @@ def parse_header(header: Mapping[str, Any], config: InputConfig, source: str) ->
                 parsed[name] = stamp
                 times[name] = stamp.isoformat()
                 break
-    if math.isnan(read_time) and header_number(header, "READOUT_SEC") is not None:  # ACM boards write it
-        read_time = float(header_number(header, "READOUT_SEC") or math.nan)
+    if math.isnan(read_time):  # ACM boards write READOUT_SEC
+        read_time = header_seconds(header, "READOUT_SEC", "s", source)
     if math.isnan(read_time) and "readout_start" in parsed and "readout_end" in parsed:
         read_time = (parsed["readout_end"] - parsed["readout_start"]).total_seconds()
 
     ampl = header.get(conv.ampl) if conv.ampl else None
     return HeaderInfo(
-        nskips=int(nskips_value) if nskips_value is not None else None,
+        nskips=nskips_value,
         nskips_keyword=nskips_key,
-        pixel_cols=int(pixel_cols) if pixel_cols is not None else None,
-        row_binning=max(1, int(row_binning or 1)),
-        col_binning=max(1, int(col_binning or 1)),
+        pixel_cols=pixel_cols,
+        row_binning=row_binning or 1,
+        col_binning=col_binning or 1,
         ampl=str(ampl).strip().upper() if ampl not in (None, "") else None,
         exposure_time=exposure,
         read_time=read_time,

@@ -34,7 +34,7 @@ from waders.core.errors import ConfigError, InputFileError
 from waders.core.geometry import AmplifierGeometry
 from waders.core.inputs import ImageInput
 
-from .header import HeaderInfo, header_number
+from .header import HeaderInfo, header_count
 
 __all__ = ["GEOMETRY_CARDS", "amplifier_count", "split_geometries"]
 
@@ -60,34 +60,40 @@ def amplifier_count(image_cfg: ImageInput, info: HeaderInfo) -> int:
     return 2 if info.daq == "leach" else 1
 
 
+def _card(header: Mapping[str, Any], card: str, source: str) -> float | None:
+    """A geometry card as a non-negative integer (None if absent; an error if it makes no sense)."""
+    value = header_count(header, card, source, minimum=0)
+    return None if value is None else float(value)
+
+
 def _size(
-    key: str, image_cfg: ImageInput, header: Mapping[str, Any], card: str, fallback: float | None
+    key: str, image_cfg: ImageInput, header: Mapping[str, Any], card: str, fallback: float | None, source: str
 ) -> float | None:
     value = getattr(image_cfg, key)
     if value is not None:
         return float(value)
-    from_card = header_number(header, card)
+    from_card = _card(header, card, source)
     return from_card if from_card is not None else fallback
 
 
 def _serial_sizes(
-    image_cfg: ImageInput, header: Mapping[str, Any], info: HeaderInfo, n_amp: int
+    image_cfg: ImageInput, header: Mapping[str, Any], info: HeaderInfo, n_amp: int, source: str
 ) -> tuple[float, float]:
     """Unbinned (prescan columns, ccd_cols) for this HDU."""
-    prescan = _size("n_cols_prescan", image_cfg, header, "WPRESCAN", None)
-    ccd_cols = _size("ccd_cols", image_cfg, header, "WCCDCOLS", None)
+    prescan = _size("n_cols_prescan", image_cfg, header, "WPRESCAN", None, source)
+    ccd_cols = _size("ccd_cols", image_cfg, header, "WCCDCOLS", None, source)
     if prescan is not None and ccd_cols is not None:
         return prescan, ccd_cols
     if "CCDNPRES" in header and "CCDNCOL" in header:  # SENSEI LTA: one amplifier reads half the register
-        lta_pre = header_number(header, "CCDNPRES") or 0.0
-        lta_cols = header_number(header, "CCDNCOL") or 0.0
+        lta_pre = _card(header, "CCDNPRES", source) or 0.0
+        lta_cols = _card(header, "CCDNCOL", source) or 0.0
         prescan = lta_pre if prescan is None else prescan
         ccd_cols = (lta_pre + lta_cols / 2 if n_amp == 1 else lta_cols) if ccd_cols is None else ccd_cols
         return prescan, ccd_cols
     if "PHYSCOL" in header and "NCOLPRE" in header:  # DAMIC-M ACM: a window of the serial register
-        skipped = header_number(header, "NCOLPRE") or 0.0
-        physical_prescan = header_number(header, "PRESCAN") or 0.0
-        physical_cols = header_number(header, "PHYSCOL") or 0.0
+        skipped = _card(header, "NCOLPRE", source) or 0.0
+        physical_prescan = _card(header, "PRESCAN", source) or 0.0
+        physical_cols = _card(header, "PHYSCOL", source) or 0.0
         if prescan is None:
             prescan = max(0.0, physical_prescan - skipped)
         if ccd_cols is None:
@@ -183,10 +189,10 @@ def split_geometries(
     """
     n_amp = amplifier_count(image_cfg, info)
     b_r, b_c = info.row_binning, info.col_binning
-    prescan_u, ccd_cols_u = _serial_sizes(image_cfg, header, info, n_amp)
+    prescan_u, ccd_cols_u = _serial_sizes(image_cfg, header, info, n_amp, source)
     default_rows = _LEACH_DEFAULTS["n_rows_prescan"] if info.daq in ("leach", "unknown") else 0
-    prescan_rows_u = _size("n_rows_prescan", image_cfg, header, "WPRROWS", default_rows) or 0.0
-    overscan_rows = int(_size("n_rows_overscan", image_cfg, header, "WOVROWS", 0) or 0)
+    prescan_rows_u = _size("n_rows_prescan", image_cfg, header, "WPRROWS", default_rows, source) or 0.0
+    overscan_rows = int(_size("n_rows_overscan", image_cfg, header, "WOVROWS", 0, source) or 0)
     prescan_rows = math.ceil(prescan_rows_u / b_r)
     prescan = math.ceil(prescan_u / b_c)
     common = {

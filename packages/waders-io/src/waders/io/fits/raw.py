@@ -82,7 +82,19 @@ class RowSource:
             raw = np.fromfile(handle, dtype=item, count=(stop - start) * row_items)
         if raw.size != (stop - start) * row_items:
             raise InputFileError(f"{self.path}: truncated FITS file (rows {start}..{stop} missing)")
+        if raw.dtype.kind == "f":
+            self._check_finite(raw, start, stop)
         return raw.reshape(stop - start, row_items)
+
+    def _check_finite(self, block: np.ndarray, start: int, stop: int) -> None:
+        """Raw samples are DAQ readings: an infinite or NaN one means a corrupt file."""
+        if not np.isfinite(block).all():
+            bad = int(np.count_nonzero(~np.isfinite(block)))
+            raise InputFileError(
+                f"{self.path}: {bad} raw sample(s) in HDU {self.hdu_index} rows {start}..{stop - 1} "
+                "are not finite (inf or nan)",
+                hint="the file is corrupt; copy it again or leave it out",
+            )
 
     def _plain_rows(self, start: int, stop: int) -> np.ndarray:
         """Rows [start, stop) as float64, no corrections."""
@@ -95,11 +107,20 @@ class RowSource:
                 block *= bscale
             if bzero != 0.0:
                 block += bzero
-            return block
-        from astropy.io import fits
+        else:
+            from astropy.io import fits
 
-        with fits.open(self.path, memmap=False, lazy_load_hdus=True) as hdul:
-            return np.asarray(hdul[self.hdu_index].section[start:stop], dtype=np.float64)
+            try:
+                with fits.open(self.path, memmap=False, lazy_load_hdus=True) as hdul:
+                    block = np.asarray(hdul[self.hdu_index].section[start:stop], dtype=np.float64)
+            except (OSError, ValueError, TypeError, IndexError, KeyError, OverflowError) as err:
+                from .reader import corrupt_file, raised_by_astropy
+
+                if isinstance(err, InputFileError) or not raised_by_astropy(err):
+                    raise
+                raise corrupt_file(self.path, err) from None
+        self._check_finite(block, start, stop)
+        return block
 
     def maximum(self) -> float:
         """Maximum of the uncorrected samples of the whole HDU (one streaming pass)."""

@@ -15,6 +15,7 @@ The run header and the geometry are read once, here, and exposed on the containe
 from __future__ import annotations
 
 import logging
+import math
 import os
 import warnings
 from collections.abc import Mapping
@@ -24,12 +25,13 @@ from typing import Any
 import numpy as np
 
 from waders.core.amplifiers import apply_amplifier_map
-from waders.core.errors import InputFileError
+from waders.core.errors import InputFileError, WadersError
 from waders.core.geometry import ImageGeometry
 from waders.core.image import Amplifier, SkipperImage
 from waders.core.inputs import InputConfig
+from waders.core.paths import check_regular_file
 
-from .header import HeaderInfo, parse_header
+from .header import HeaderInfo, header_count, parse_header
 from .layout import split_geometries
 from .raw import FitsRawSamples, RowSource
 
@@ -44,12 +46,7 @@ _STRUCTURAL_PREFIXES = ("ZNAXIS", "ZTILE", "ZNAME", "ZVAL", "ZBITPIX", "ZCMPTYPE
 
 
 def _check_path(path: Path) -> None:
-    if not path.exists():
-        raise InputFileError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputFileError(f"{path}: is a directory, not a FITS file")
-    if not os.access(path, os.R_OK):
-        raise InputFileError(f"{path}: permission denied")
+    check_regular_file(path, "a FITS file")
 
 
 def _header_dict(header: Any) -> dict[str, Any]:
@@ -61,14 +58,23 @@ def _header_dict(header: Any) -> dict[str, Any]:
     return out
 
 
-def _open(path: Path) -> Any:
+def _open(path: Path) -> tuple[Any, Any]:
+    """Open a FITS file; return the HDU list and the file handle (close both)."""
     from astropy.io import fits
 
     try:
+        handle = path.open("rb")
+    except OSError as err:
+        raise InputFileError(f"{path}: cannot read ({err.strerror})") from None
+    try:  # our own handle: astropy leaves its file open when it fails on a broken header
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            hdul = fits.open(path, memmap=True, lazy_load_hdus=False)
-    except (OSError, ValueError, TypeError, IndexError) as err:
+            hdul = fits.open(handle, memmap=True, lazy_load_hdus=False)
+    except Exception as err:
+        handle.close()
+        expected = OSError | ValueError | TypeError | IndexError | KeyError | OverflowError
+        if not isinstance(err, expected) and not raised_by_astropy(err):
+            raise
         text = str(err).splitlines()[0] if str(err) else type(err).__name__
         if "truncated" in text.lower() or "end of file" in text.lower():
             raise InputFileError(f"{path}: truncated FITS file ({text})", hint="copy the file again") from None
@@ -76,8 +82,35 @@ def _open(path: Path) -> Any:
     if caught:
         hdul.close()
         text = str(caught[0].message).splitlines()[0]
+        handle.close()
         raise InputFileError(f"{path}: corrupt or truncated FITS file ({text})", hint="copy the file again")
-    return hdul
+    return hdul, handle
+
+
+def _axis(hdu: Any, key: str, path: Path) -> int:
+    """Length of an image axis from the header, checked (a compressed HDU takes it from ZNAXISn)."""
+    value = header_count(hdu.header, key, f"{path} HDU {hdu.name or 0}", maximum=1 << 31)
+    if value is None:
+        raise InputFileError(f"{path}: HDU {hdu.name or 0} has no {key}")
+    return value
+
+
+def raised_by_astropy(err: BaseException) -> bool:
+    """True when ``err`` comes from inside astropy (the FITS library refused the file's content)."""
+    tb = err.__traceback__
+    while tb is not None:
+        if f"{os.sep}astropy{os.sep}" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def corrupt_file(path: Path, err: BaseException) -> InputFileError:
+    """The error for a file astropy cannot parse: one line with its reason."""
+    text = " ".join(str(err).split("fix it first")[0].split()).rstrip(" ,.") or type(err).__name__
+    return InputFileError(
+        f"{path}: corrupt FITS file ({type(err).__name__}: {text[:200]})", hint="fix the header or copy the file again"
+    )
 
 
 #: EXTNAMEs of the Monte-Carlo-truth HDUs of simulated/pasted images (PasteClusterProcess): never amplifiers.
@@ -86,11 +119,17 @@ TRUTH_EXTNAMES = frozenset({"MONTECARLOTRUTH", "MCT_ID", "MCT_ERAW", "MCT_EMCT"}
 
 def _data_hdus(hdul: Any, image_cfg: Any, path: Path) -> list[int]:
     def resolve(ext: Any) -> int:
+        names = [h.name or str(i) for i, h in enumerate(hdul)]
         try:
-            return hdul.index_of(ext)
-        except (KeyError, IndexError):
-            names = [h.name or str(i) for i, h in enumerate(hdul)]
-            raise InputFileError(f"{path}: no HDU {ext!r} (HDUs: {', '.join(names)})") from None
+            index = hdul.index_of(ext)
+        except (KeyError, IndexError, ValueError, TypeError):
+            index = None
+        if not isinstance(index, int) or not 0 <= index < len(hdul):
+            raise InputFileError(
+                f"{path}: no HDU {ext!r} (HDUs: {', '.join(names)})",
+                hint="check input.image.extensions / --ext",
+            )
+        return index
 
     requested = image_cfg.extensions
     if requested is None:
@@ -157,30 +196,53 @@ def _memmap_info(hdu: Any, path: Path) -> tuple[int, str, float, float] | None:
     """(offset, dtype, bscale, bzero) for uncompressed data stored contiguously, else None."""
     from astropy.io import fits
 
+    scaling = [_scale_card(hdu, key, default, path) for key, default in (("BSCALE", 1.0), ("BZERO", 0.0))]
     if isinstance(hdu, fits.CompImageHDU) or "BLANK" in hdu.header:
         return None
+    if path.suffix.lower() in (".gz", ".bz2", ".zip"):  # compressed on disk: the file size says nothing
+        return None
     bitpix = hdu.header["BITPIX"]
-    dtype = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}[bitpix]
+    dtype = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}.get(bitpix)
+    if dtype is None:
+        raise InputFileError(f"{path}: HDU {hdu.name or 0} has an invalid BITPIX={bitpix!r}")
     offset = hdu.fileinfo()["datLoc"]
     size = abs(bitpix) // 8 * hdu.header["NAXIS1"] * hdu.header["NAXIS2"]
-    if path.suffix.lower() in (".gz", ".bz2", ".zip"):
-        return None  # compressed stream: sizes are those of the decompressed data, nothing to memory-map
     if offset + size > path.stat().st_size:
         raise InputFileError(
             f"{path}: truncated FITS file: HDU {hdu.name or 0} needs {offset + size} bytes, "
             f"the file has {path.stat().st_size}",
             hint="copy the file again",
         )
-    return offset, dtype, float(hdu.header.get("BSCALE", 1.0)), float(hdu.header.get("BZERO", 0.0))
+    return offset, dtype, scaling[0], scaling[1]
 
 
-def _averaged_data(hdu: Any, path: Path) -> np.ndarray:
+def _scale_card(hdu: Any, key: str, default: float, path: Path) -> float:
+    value = hdu.header.get(key, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number) or (key == "BSCALE" and number == 0):
+        raise InputFileError(
+            f"{path}: header keyword {key}={str(value).strip()!r} of HDU {hdu.name or 0} is not a valid scaling",
+            hint=f"fix {key} in the file header",
+        )
+    return number
+
+
+def _averaged_data(hdu: Any, path: Path, index: int) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            return np.asarray(hdu.data, dtype=np.float64)
+            data = np.asarray(hdu.data, dtype=np.float64)
     except (OSError, ValueError, TypeError, Warning) as err:
         raise InputFileError(f"{path}: cannot read the data of HDU {hdu.name or 0} ({err})") from None
+    if np.isinf(data).any():  # NaN marks masked pixels in processed images; an infinite charge is corruption
+        raise InputFileError(
+            f"{path}: {int(np.count_nonzero(np.isinf(data)))} pixel(s) of HDU {hdu.name or index} are infinite",
+            hint="the file is corrupt; copy it again or leave it out",
+        )
+    return data
 
 
 def read_image(
@@ -221,7 +283,7 @@ def read_image(
     if not isinstance(config, InputConfig):
         config = InputConfig.from_mapping(config)
     image_cfg = config.image
-    hdul = _open(path)
+    hdul, handle = _open(path)
     try:
         indices = _data_hdus(hdul, image_cfg, path)
         multi = len(indices) > 1
@@ -234,7 +296,7 @@ def read_image(
             header = _run_header(hdul, index, image_cfg, path)
             run_header = run_header or header
             info = parse_header(header, config, str(path))
-            nrows, naxis1 = int(hdu.header["NAXIS2"]), int(hdu.header["NAXIS1"])
+            nrows, naxis1 = (_axis(hdu, key, path) for key in ("NAXIS2", "NAXIS1"))
             keyword = config.convention.Nskips or "NDCMS, NDCM, NSAMP"
             raw = _is_raw(info, naxis1, image_cfg, path, keyword)
             ncols = naxis1 // info.nskips if raw and info.nskips else naxis1
@@ -273,7 +335,7 @@ def read_image(
                     data = sample if keep_lazy else np.asarray(sample)
                     amplifiers[geometry.name] = Amplifier(geometry, raw=data, header=amp_header)
             else:
-                data = _averaged_data(hdu, path)
+                data = _averaged_data(hdu, path, index)
                 if image_cfg.correct_polarity:
                     data = float(np.max(data)) - data
                 for geometry in geometries:
@@ -285,8 +347,15 @@ def read_image(
             raw_flags.append(raw)
         if len(set(raw_flags)) > 1:
             raise InputFileError(f"{path}: mixes raw and averaged HDUs", hint="select HDUs with input.image.extensions")
+    except (MemoryError, KeyboardInterrupt, WadersError):
+        raise
+    except Exception as err:  # astropy parses cards and structure lazily: a corrupt file fails here
+        if not raised_by_astropy(err):
+            raise
+        raise corrupt_file(path, err) from None
     finally:
         hdul.close()
+        handle.close()  # astropy does not close a handle it wrapped (gzip)
     if config.amplifiers:
         mapped = apply_amplifier_map({n: a.geometry for n, a in amplifiers.items()}, config.amplifiers, str(path))
         for name, amp in amplifiers.items():

@@ -60,9 +60,16 @@ def _card_value(value: Any) -> Any:
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    if isinstance(value, bool | int | float | str) or value is None:
+    if isinstance(value, bool | int | float) or value is None:
         return value
-    return str(value)
+    return _ascii(str(value))
+
+
+def _ascii(text: str) -> str:
+    """FITS cards hold printable ASCII only: other characters (a file name 'ünï.fits') are escaped."""
+    if text.isascii() and text.isprintable():
+        return text
+    return text.encode("unicode_escape").decode("ascii")
 
 
 def _fits_header(cards: Mapping[str, Any] | Iterable[tuple[str, Any, str]]) -> Any:
@@ -80,7 +87,7 @@ def _fits_header(cards: Mapping[str, Any] | Iterable[tuple[str, Any, str]]) -> A
         value = _card_value(value)
         # a card is 80 characters: long HIERARCH keys leave less room for the comment
         room = 80 - len(key) - len(repr(value)) - 8 if key.startswith("HIERARCH") else 40
-        header[key] = (value, str(comment)[: max(0, min(40, room))])
+        header[key] = (value, _ascii(str(comment))[: max(0, min(40, room))])
     return header
 
 
@@ -354,7 +361,7 @@ def write_processed(
     if image.provenance is not None:
         header.update(_fits_header(image.provenance.header_cards()))
     header.update(_fits_header(dict(extra_cards or {})))
-    header["FILE"] = (image.source.name if image.source else "", "input file")
+    header["FILE"] = (_ascii(image.source.name) if image.source else "", "input file")
     header["WGEOM"] = json.dumps(image.geometry.describe(), separators=(",", ":"))
     primary_data = None
     if layout == "pysimdamicm":

@@ -15,6 +15,7 @@ from typing import Any
 import uproot
 
 from waders.core.errors import InputFileError
+from waders.core.paths import check_regular_file
 
 __all__ = ["counter_of", "list_trees", "open_root", "require_branches", "require_tree"]
 
@@ -28,8 +29,9 @@ def _check_file(path: Path) -> None:
     """Raise :class:`InputFileError` unless ``path`` is a readable file that starts like a ROOT file."""
     if not path.exists():
         raise InputFileError(f"{path}: file not found", hint="check the path")
-    if not path.is_file():
+    if path.is_dir():
         raise InputFileError(f"{path}: not a file", hint="give the path of a .root file")
+    check_regular_file(path, "a .root file")  # a pipe or a device would never end
     try:
         with path.open("rb") as stream:
             magic = stream.read(len(_MAGIC))
