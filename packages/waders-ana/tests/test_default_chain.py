@@ -181,8 +181,13 @@ def test_real_lta_images_default_says_there_is_no_single_electron_resolution(tmp
     noise = [amp["noise_adu"] for amp in summary["amplifiers"].values()]
     if name == LTA_CAL_IMAGE:  # flat baseline: the overscan median agrees with the tuned Gaussian fits within 2 %
         assert noise == pytest.approx(LTA_TUNED[name][1], rel=0.02)
+        assert not any("drifts" in warning for warning in summary["warnings"])
     else:  # the baseline drifts along each row: the overscan of a row is wider than the white noise
         assert all(n > 2 * t for n, t in zip(noise, LTA_TUNED[name][1], strict=True))
+        # ... and the summary says why: the pixel-to-pixel noise (about 485 ADU) is near the tuned fits' (511-519)
+        for amp_name in summary["amplifiers"]:
+            drift = [w for w in summary["warnings"] if w.startswith(f"{amp_name}: PedestalSubtractionProcess: the ")]
+            assert len(drift) == 1 and drift[0].endswith("the baseline drifts along the rows"), summary["warnings"]
 
 
 def test_slice_fits_seeded_from_the_data(tmp_path):

@@ -145,3 +145,37 @@ def test_high_dark_current_fit_starts_at_the_zero_electron_peak(run_chain):
     median = SkipperImage.from_arrays({"EXT1": data}, product="mean_compressed")
     run_chain(median, PedestalSubtractionProcess(method="median", in_overscan=True))
     assert np.median(median["EXT1"].results["PedestalSubtractionProcess"]["pedestal_row"] - pedestal) > 0.5
+
+
+@pytest.mark.parametrize("drift", [0.0, 40.0])
+def test_a_baseline_drifting_along_the_rows_is_reported(run_chain, drift):
+    """A baseline drifting along the rows inflates the overscan noise; the pixel-to-pixel noise does not see it.
+
+    200 overscan columns per row, a ramp of ``drift`` ADU over the 400 columns of a row (LTA-like): the spread
+    of the overscan then holds the ramp (~ drift/2/sqrt(12) = 5.8 ADU for 40) on top of the 1 ADU pixel noise.
+    """
+    image, _ = make_raw_image(nrows=60, ncols=400, overscan=200, nskips=NSKIPS, noise=NOISE, seed=31)
+    ncols = image["L"].raw.shape[1]
+    image["L"].raw += np.linspace(0.0, drift, ncols)[None, :, None]
+    chain(run_chain, image, method="median", in_overscan=True, axis="row")
+    result = image["L"].results["PedestalSubtractionProcess"]
+    # 60 rows x 200 pixels: the median of the per-row MAD estimates is within a few per cent
+    assert result["noise_adu_pixel_to_pixel"] == pytest.approx(PIXEL_NOISE, rel=0.06)
+    if drift:
+        assert result["noise_adu"] > 3 * PIXEL_NOISE
+        assert "the baseline drifts along the rows" in result["drift_warning"]
+    else:
+        assert result["noise_adu"] == pytest.approx(PIXEL_NOISE, rel=0.06)
+        assert "drift_warning" not in result
+
+
+def test_pixel_to_pixel_noise_of_white_noise_and_of_a_ramp():
+    from waders.ana.pedestal import pixel_to_pixel_noise
+
+    rng = np.random.default_rng(5)
+    white = rng.normal(0.0, 2.0, size=(100, 300))
+    # 100 rows x 299 differences: the MAD estimate has a relative error of about 1.1/sqrt(29900) = 0.6 %
+    assert pixel_to_pixel_noise(white) == pytest.approx(2.0, rel=0.03)
+    ramp = white + np.linspace(0, 1e4, 300)[None, :]  # a linear drift adds a constant to every difference
+    assert pixel_to_pixel_noise(ramp) == pytest.approx(2.0, rel=0.03)
+    assert np.isnan(pixel_to_pixel_noise(np.full((3, 1), 1.0)))

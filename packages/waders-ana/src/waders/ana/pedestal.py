@@ -48,6 +48,33 @@ _METHODS = Choice(
 _AXES = Choice(["row", "col", "both", "none"], aliases={"full": "none", "image": "none", "global": "none"})
 
 
+#: Overscan noise above this multiple of the pixel-to-pixel noise is reported as a drifting baseline.
+DRIFT_RATIO = 1.5
+
+
+def pixel_to_pixel_noise(values: np.ndarray) -> float:
+    """Noise of single pixels from the differences of neighbours along the rows (ADU).
+
+    ``1.4826 * MAD(x[i+1] - x[i]) / sqrt(2)`` per row, median over the rows: for white noise it is the
+    pixel noise, and a baseline that varies slowly along the row cancels in the differences.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        2-D pixel values (ADU), NaN where a pixel is not to be used.
+
+    Returns
+    -------
+    float
+        The noise (ADU), NaN when no row has two neighbouring pixels.
+    """
+    steps = np.diff(np.asarray(values, dtype=float), axis=1)
+    with _quiet():
+        centre = np.nanmedian(steps, axis=1, keepdims=True)
+        per_row = MAD_TO_SIGMA * np.nanmedian(np.abs(steps - centre), axis=1) / np.sqrt(2.0)
+        return float(np.nanmedian(per_row)) if np.isfinite(per_row).any() else float("nan")
+
+
 class PedestalSubtractionProcess(AnalysisProcess):
     """Estimate the pedestal per row, column, both or globally, and subtract it.
 
@@ -128,6 +155,8 @@ class PedestalSubtractionProcess(AnalysisProcess):
                 work = work - estimate["pedestal"][0]
             for key, value in estimate.items():
                 results[f"{key}_{axis}"] = value
+        if in_overscan and "row" in axes:
+            self._check_drift(image, amplifier, np.where(region, np.nan, data), results)
         output = f"{self.image}_pedestal_subtracted"
         amplifier.set(output, work)
         sigmas = np.concatenate([np.atleast_1d(results[f"sigma_{a}"]) for a in axes])
@@ -233,6 +262,30 @@ class PedestalSubtractionProcess(AnalysisProcess):
                 "per-" + axis if axis != "none" else "global",
                 first,
             )
+
+    def _check_drift(
+        self, image: SkipperImage, amplifier: Amplifier, values: np.ndarray, results: dict[str, Any]
+    ) -> None:
+        """Compare the overscan noise with its pixel-to-pixel noise; warn when a drifting baseline inflates it.
+
+        A baseline that drifts along the rows (e.g. SENSEI LTA images) widens the spread of the overscan
+        pixels of a row, while the difference of neighbouring pixels does not see it.  The noise of the
+        cluster thresholds stays the overscan's (the drift is in the data); the summary says why it is large.
+        """
+        sigma_row = results.get("sigma_row")
+        if sigma_row is None:
+            return
+        with _quiet():
+            overscan_noise = float(np.nanmean(sigma_row))
+        neighbour_noise = pixel_to_pixel_noise(values)
+        results["noise_adu_pixel_to_pixel"] = neighbour_noise
+        if np.isfinite(neighbour_noise) and neighbour_noise > 0 and overscan_noise > DRIFT_RATIO * neighbour_noise:
+            message = (
+                f"the {results['region']} noise ({overscan_noise:.4g} ADU) is {overscan_noise / neighbour_noise:.1f}x "
+                f"the pixel-to-pixel noise ({neighbour_noise:.4g} ADU): the baseline drifts along the rows"
+            )
+            results["drift_warning"] = message
+            log.warning("%s, amplifier %s: %s: %s", image.label, amplifier.name, self.name, message)
 
     def _clip_outliers(self, values: np.ndarray, n_sigma: float) -> np.ndarray:
         if n_sigma <= 0:

@@ -109,6 +109,9 @@ def summarise(image: SkipperImage, config: Config, *, input_path: str, versions:
         invalid = _amplifier_summary(image, name).get("pedestal_fits_invalid")
         if invalid:
             warnings.append(f"{name}: PedestalSubtractionProcess: {invalid} Gaussian fit(s) of the pedestal invalid")
+        drift = amp.results.get("PedestalSubtractionProcess", {}).get("drift_warning")
+        if drift:
+            warnings.append(f"{name}: PedestalSubtractionProcess: {drift}")
         reason = amp.results.get("CalibrationProcess", {}).get("fallback_reason")
         if reason:
             warnings.append(f"{name}: CalibrationProcess: {amp.results['CalibrationProcess']['gain_source']}")
