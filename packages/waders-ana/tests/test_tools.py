@@ -295,9 +295,13 @@ def test_tools_on_the_real_damicm_image(tmp_path):
     assert topo.returncode == 0, topo.stderr
     lines = table.read_text().splitlines()
     n = int(topo.stdout.split()[0])
-    assert len(lines) == n + 1 and n > 1000  # measured: 3562 seeded clusters of 11560
+    assert len(lines) == n + 1 and n > 1000  # measured: 8896 seeded clusters of 8925
     shapes = [line.rsplit(",", 1)[1] for line in lines[1:]]
-    assert shapes.count("point") > shapes.count("blob") > shapes.count("track") > 0
+    # 0.72 e-/pixel of dark current (the default chain's fit, as the tuned img_5.json): half the pixels hold an
+    # electron, so neighbouring single electrons make as many small blobs as isolated points (measured 3790 and
+    # 4046); tracks are the few long clusters
+    assert shapes.count("point") > 1000 and shapes.count("blob") > 1000
+    assert 0 < shapes.count("track") < shapes.count("point")
     grid = waders("image-grid", str(processed), "--all-ext", "-o", str(tmp_path / "grid.png"))
     assert grid.returncode == 0, grid.stderr
     assert png_size(tmp_path / "grid.png") == (3 * 400, 2 * 300)  # 5 image HDUs on a 2 x 3 grid

@@ -28,33 +28,37 @@ def _waders_output(path: Path) -> dict[str, Any] | None:
     count must not be applied to the products.
     """
     import json
+    import warnings
 
     from astropy.io import fits
 
     try:
-        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
-            primary = hdul[0].header
-            if "WGEOM" not in primary:
-                return None
-            products = [
-                {
-                    "extension": i,
-                    "name": hdu.name,
-                    "product": hdu.header.get("PRODUCT", ""),
-                    "nrows": int(hdu.header.get("NAXIS2", 0)),
-                    "ncols": int(hdu.header.get("NAXIS1", 0)),
-                    "amplifiers": ";".join(
-                        str(hdu.header[k]) for k in hdu.header if k[:3] == "AMP" and k[3:].isdigit()
-                    ),
-                }
-                for i, hdu in enumerate(hdul)
-                if i > 0 and "PRODUCT" in hdu.header
-            ]
-            geometry = json.loads(primary["WGEOM"])
-            source = str(primary.get("FILE", ""))
-            processes = [str(primary[k]) for k in primary if k.startswith("WPROC")]
-    except (OSError, ValueError, TypeError, KeyError):
-        return None  # not a waders output: read_image says what is wrong with it
+        with warnings.catch_warnings():  # a broken file is read_image's to report, in one line
+            warnings.simplefilter("ignore")
+            # our own handle: astropy leaves the file open when it fails half-way through a broken header
+            with open(path, "rb") as handle, fits.open(handle, memmap=False, lazy_load_hdus=True) as hdul:
+                primary = hdul[0].header
+                if "WGEOM" not in primary:
+                    return None
+                products = [
+                    {
+                        "extension": i,
+                        "name": hdu.name,
+                        "product": hdu.header.get("PRODUCT", ""),
+                        "nrows": int(hdu.header.get("NAXIS2", 0)),
+                        "ncols": int(hdu.header.get("NAXIS1", 0)),
+                        "amplifiers": ";".join(
+                            str(hdu.header[k]) for k in hdu.header if k[:3] == "AMP" and k[3:].isdigit()
+                        ),
+                    }
+                    for i, hdu in enumerate(hdul)
+                    if i > 0 and "PRODUCT" in hdu.header
+                ]
+                geometry = json.loads(primary["WGEOM"])
+                source = str(primary.get("FILE", ""))
+                processes = [str(primary[k]) for k in primary if k.startswith("WPROC")]
+    except Exception:  # not a readable waders output (astropy raises many kinds): read_image says what is wrong
+        return None
     return {
         "path": str(path),
         "format": "fits",

@@ -89,6 +89,10 @@ def _split_by_charge(chunks: Iterable[Any], e2ev: float, max_carriers: int | Non
 #: Largest hit coordinate accepted (internal unit mm: one kilometre); beyond, the file's units are wrong.
 MAX_COORDINATE = 1e6
 
+#: Largest hit time accepted (ns, about 3e83 years: far beyond any decay chain Geant4 follows); the per-pixel
+#: time spread squares the times, which must stay finite in float64.
+MAX_TIME = 1e100
+
 #: Most electrons one event may release (about 1.9 GeV in silicon): Diffusion makes one array
 #: entry per electron, so a corrupt energy must not ask for petabytes.
 MAX_EVENT_ELECTRONS = 500_000_000
@@ -109,7 +113,9 @@ def _check_hit_values(data: SimEvents, source: str) -> None:
         bad = ~np.isfinite(flat[name])
         if name == "edep":
             bad |= flat[name] < 0
-        elif name != "time":
+        elif name == "time":
+            bad |= np.abs(flat[name]) > MAX_TIME
+        else:
             bad |= np.abs(flat[name]) > MAX_COORDINATE
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
@@ -117,7 +123,7 @@ def _check_hit_values(data: SimEvents, source: str) -> None:
             raise InputFileError(
                 f"{source}: {int(bad.sum())} Geant4 hit(s) with {name} = {flat[name][first]:g} "
                 f"(first in event {event}); energies must be finite and >= 0, "
-                "coordinates finite (within 1 km), times finite",
+                "coordinates finite (within 1 km), times finite (within 1e100 ns)",
                 hint="the Geant4 file is corrupt; regenerate it or select other events with --events",
             )
     electrons = data.hits.total_energy() / data.detector.e2eV
