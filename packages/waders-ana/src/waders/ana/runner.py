@@ -96,12 +96,12 @@ def merge_oroot(paths: Sequence[Path], options: AnalysisOptions) -> Path | None:
     ``process_config`` entry; converted to the pysimdamicm layout if requested.  The parts
     are removed.  Returns the merged file, or None if no image produced clusters.
     """
+    if not options.oroot:
+        return None
     import shutil
 
     from waders.io.root.merge import merge_root_files
 
-    if not options.oroot:
-        return None
     parts_dir = options.output_dir / OROOT_PARTS
     parts = [parts_dir / f"{output_stem(p)}_clusters.root" for p in paths]
     parts = [p for p in parts if p.is_file()]
