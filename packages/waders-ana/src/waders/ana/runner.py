@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import awkward as ak
 import numpy as np
 
 from waders.core.amplifiers import check_amplifier_keys
@@ -97,12 +96,12 @@ def merge_oroot(paths: Sequence[Path], options: AnalysisOptions) -> Path | None:
     ``process_config`` entry; converted to the pysimdamicm layout if requested.  The parts
     are removed.  Returns the merged file, or None if no image produced clusters.
     """
+    if not options.oroot:
+        return None
     import shutil
 
     from waders.io.root.merge import merge_root_files
 
-    if not options.oroot:
-        return None
     parts_dir = options.output_dir / OROOT_PARTS
     parts = [parts_dir / f"{output_stem(p)}_clusters.root" for p in paths]
     parts = [p for p in parts if p.is_file()]
@@ -196,6 +195,8 @@ def pysimdamicm_names(path: Path, image: SkipperImage) -> tuple[str, str]:
 def _clusters_file(
     path: Path, image: SkipperImage, config: Config, versions: dict[str, str], e2eV: float, layout: str = "waders"
 ) -> None:
+    import awkward as ak
+
     from waders.io.root import open_output, write_clusters_tree, write_records_tree
     from waders.io.root.titles import CLUSTERS_REC_TITLE
 
@@ -233,6 +234,8 @@ def _clusters_file(
 
 
 def _one_entry(value: Any) -> Any:
+    import awkward as ak
+
     if isinstance(value, np.ndarray):
         return ak.Array([value])
     return value

@@ -28,13 +28,14 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, InputFileError
 from .paths import check_regular_file, read_text_bounded
 from .versions import waders_versions
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
 __all__ = ["ConditionsDB", "Constant", "Validity", "constants_from_summary", "default_path"]
 
@@ -175,6 +176,8 @@ def _user() -> str:
 
 
 def _pack(array: np.ndarray) -> tuple[bytes, str]:
+    import numpy as np
+
     buffer = io.BytesIO()
     np.savez_compressed(buffer, value=array)
     data = buffer.getvalue()
@@ -184,6 +187,8 @@ def _pack(array: np.ndarray) -> tuple[bytes, str]:
 def _unpack(blob: bytes, checksum: str, entry: int) -> np.ndarray:
     if hashlib.sha256(blob).hexdigest() != checksum:
         raise InputFileError(f"conditions entry #{entry}: the stored array fails its checksum (database corrupted)")
+    import numpy as np
+
     with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
         return npz["value"]
 

@@ -5,14 +5,18 @@ property-based tests with many examples) with a wall-clock bound, so that a hang
 a test failure and not a stuck CI job; :func:`assert_clean_outcome` states what every
 bad input must give: exit 0, or exit 2 with one ``error:`` line naming the file, never
 an internal error.  :func:`property_settings` is the bounded, deterministic
-hypothesis profile of those tests.
+hypothesis profile of those tests.  :func:`startup_imports` lists the modules a
+``waders`` command imports (start-up tests, issue 18).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,14 +24,39 @@ from typing import Any
 
 __all__ = [
     "HEADER_VALUES",
+    "HEAVY_MODULES",
     "CliOutcome",
     "assert_clean_outcome",
     "card_offsets",
     "files_outside",
+    "heavy_imports",
     "property_settings",
     "replace_card",
     "run_cli",
+    "startup_imports",
 ]
+
+#: Top-level packages that take tens to hundreds of ms to import: a command imports them only
+#: when a step that uses them runs (help and listings import none of them).
+HEAVY_MODULES = (
+    "astropy",
+    "awkward",
+    "cramjam",
+    "dask",
+    "fsspec",
+    "iminuit",
+    "jinja2",
+    "matplotlib",
+    "numba",
+    "numpy",
+    "pandas",
+    "PIL",
+    "plotly",
+    "pyarrow",
+    "scipy",
+    "tqdm",
+    "uproot",
+)
 
 #: Broken header values (FITS value text): what a DAQ, a disk error or a hand edit writes.
 HEADER_VALUES = (
@@ -148,3 +177,65 @@ def replace_card(data: bytes, offset: int, value: str) -> bytes:
     """Return ``data`` with the value field of the card at ``offset`` replaced by ``value`` (FITS text)."""
     text = value.encode("ascii", "replace")[:70].ljust(70)
     return data[: offset + 10] + text + data[offset + 80 :]
+
+
+#: Child program of :func:`startup_imports`: run ``waders`` as ``python -m waders.core`` does,
+#: then write the names in ``sys.modules`` (one a line) to the file named by argv[1].
+_STARTUP_CHILD = """
+import runpy, sys
+out, sys.argv = sys.argv[1], ["waders", *sys.argv[2:]]
+code = 0
+try:
+    runpy.run_module("waders.core", run_name="__main__", alter_sys=True)
+except SystemExit as exit:
+    code = exit.code
+with open(out, "w", encoding="utf-8") as stream:
+    stream.write("\\n".join(sorted(sys.modules)))
+sys.exit(code)
+"""
+
+
+def startup_imports(args: Sequence[str], timeout: float = 120.0) -> set[str]:
+    """Every module in ``sys.modules`` after ``python -m waders.core ARGS`` ran (a fresh interpreter).
+
+    ``sys.modules`` is read rather than a ``-X importtime`` report because modules loaded with
+    :func:`importlib.import_module` (entry points, lazy names) are missing from that report.
+
+    Parameters
+    ----------
+    args : sequence of str
+        Arguments of the ``waders`` command, e.g. ``["ana", "--help"]``.
+    timeout : float
+        Wall-clock bound of the subprocess (s).
+
+    Returns
+    -------
+    set of str
+        Dotted module names (``"numpy"``, ``"numpy.linalg"``, ``"waders.core.cli.main"``...),
+        including those ``python`` itself imports (``encodings``, ``site``...).
+
+    Raises
+    ------
+    AssertionError
+        If the command fails.
+    """
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        listing = Path(folder) / "modules.txt"
+        done = subprocess.run(
+            [sys.executable, "-c", _STARTUP_CHILD, str(listing), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={key: value for key, value in os.environ.items() if key != "PYTHONSTARTUP"},
+            check=False,
+        )
+        assert done.returncode == 0, f"waders {' '.join(args)} failed ({done.returncode}): {done.stderr[-2000:]}"
+        return set(listing.read_text(encoding="utf-8").split())
+
+
+def heavy_imports(modules: set[str]) -> set[str]:
+    """The :data:`HEAVY_MODULES` (top-level names) among ``modules``."""
+    return {name.split(".")[0] for name in modules} & set(HEAVY_MODULES)

@@ -37,8 +37,8 @@ def _register_monitors() -> None:
 @click.pass_context
 def dqm(ctx: click.Context, list_monitors: str | None) -> None:
     """Monitor the data quality of skipper-CCD runs (the successor of dqmSKImg)."""
-    _register_monitors()
     if list_monitors is not None:
+        _register_monitors()  # here and in the subcommands, not for every --help (numpy; issue 18)
         registry = monitor_registry()
         if list_monitors == "*":
             text = list_processes_text(None, registry, plural="monitor elements", option="--list-monitors")
@@ -186,6 +186,7 @@ def run_command(
     """  # noqa: D301 (click needs a real \\b)
     from .run import monitor_run
 
+    _register_monitors()
     if not inputs:
         click.echo(click.get_current_context().get_help())
         return
@@ -314,6 +315,8 @@ def watch_command(
       waders dqm watch /data/run14 --run 14 --ref 12 -o dqm/ --publish /var/www/dqm
     """  # noqa: D301 (click needs a real \b)
     from .watch import watch
+
+    _register_monitors()
 
     def update(result: Any, files: list[Path]) -> None:
         document = result.document

@@ -15,6 +15,7 @@ that redo its steps one by one.
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import shutil
 import time
@@ -22,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 __all__ = ["DEMO_SIMULATION", "TRUTH", "demo", "demo_commands", "make_demo_input", "run_demo"]
 
 #: What the demo simulates (the numbers the analysis must give back).
-TRUTH = {"gain_adu_per_e": 10.0, "sigma_e": 8.0 / np.sqrt(16) / 10.0, "lambda_e_per_pixel": 0.1, "xray_kev": 5.9}
+TRUTH = {"gain_adu_per_e": 10.0, "sigma_e": 8.0 / math.sqrt(16) / 10.0, "lambda_e_per_pixel": 0.1, "xray_kev": 5.9}
 
 #: Simulation configuration of the demo (waders layout).
 DEMO_SIMULATION: dict[str, Any] = {
@@ -48,6 +48,8 @@ DEMO_SIMULATION: dict[str, Any] = {
 
 def make_demo_input(path: str | Path, seed: int = 2026) -> Path:
     """Write the demo's Geant4-layout input (the shipped ``demo_g4.root`` is this, with the default seed)."""
+    import numpy as np
+
     from waders.core.hits import HitCollection
     from waders.io.root import write_geant4
 
@@ -71,6 +73,8 @@ def make_demo_input(path: str | Path, seed: int = 2026) -> Path:
 
 def _xray_peak(cluster_files: list[Path]) -> tuple[float, int]:
     """Median energy (keV) of clusters between 5 and 7 keV, and how many there are."""
+    import numpy as np
+
     from waders.io import read_clusters
 
     energies = []
@@ -93,6 +97,8 @@ def demo_commands(output: Path, seed: int) -> list[str]:
 
 def run_demo(output: Path, seed: int = 1, echo: Any = print) -> dict[str, Any]:
     """Run the whole example into ``output``; return the measured numbers and the outputs."""
+    import numpy as np
+
     try:
         from waders.sim.driver import SimOptions, simulate_file
     except ImportError:

@@ -13,11 +13,20 @@ ROOT (:mod:`waders.io.root`): Geant4 (DAMICG4) input read in chunks of events
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-from .atomic import atomic_path
-from .fits import read_image, write_averaged_image, write_processed, write_raw_image
-from .reduce import reduce_skips, resolve_range
-from .root import count_geant4_events, describe_root, iter_geant4, read_clusters, read_geant4, write_geant4
+from waders.core.lazy import lazy_getattr
+
+# Public names, imported on first use: ``import waders.io`` does not import numpy,
+# astropy or uproot (the ``waders`` command starts fast; issue 18).
+_EXPORTS = {
+    "atomic_path": ".atomic",
+    **dict.fromkeys(("read_image", "write_averaged_image", "write_processed", "write_raw_image"), ".fits"),
+    **dict.fromkeys(("reduce_skips", "resolve_range"), ".reduce"),
+    **dict.fromkeys(
+        ("count_geant4_events", "describe_root", "iter_geant4", "read_clusters", "read_geant4", "write_geant4"), ".root"
+    ),
+}
 
 try:
     __version__ = version("waders-io")
@@ -40,3 +49,11 @@ __all__ = [
     "write_processed",
     "write_raw_image",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    return lazy_getattr(globals(), __name__, name, _EXPORTS, {})
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -13,12 +13,14 @@ import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
 
 from waders.core.errors import ConfigError, DataError, InputFileError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
 __all__ = ["cluster_topology", "energy_threshold", "hot_regions", "image_grid"]
 
@@ -80,6 +82,8 @@ def energy_threshold(
       waders energy-threshold --dcfit 0 0.16 1 0.01
       waders energy-threshold --dcfit 0 1.6 10 0.01 --scan-sigma 1 3 5 --scan-lam 0.001 0.1 3 -o thr.csv
     """
+    import numpy as np
+
     from .threshold import optimal_threshold, threshold_scan
 
     mu0, sigma, gain, lam = dcfit
@@ -160,6 +164,8 @@ def hot_regions(
       waders hot-regions run/*_waders.fits -e CALIBRATED -q 0.5 3.5 -o hot.json
       waders hot-regions img_waders.fits -e CALIBRATED --mask img_waders.fits --mask-ext CLSMASK -r 0 320
     """
+    import numpy as np
+
     from .fitsinput import read_mask, read_plane
     from .hotregions import find_hot_regions
 
@@ -207,6 +213,7 @@ def hot_regions(
 # --- cluster-topology -----------------------------------------------------------------------------
 def _flat_clusters(paths: Sequence[Path], tree: str) -> dict[str, np.ndarray]:
     import awkward as ak
+    import numpy as np
 
     from waders.io.root import read_clusters
 
@@ -239,6 +246,8 @@ def _flat_clusters(paths: Sequence[Path], tree: str) -> dict[str, np.ndarray]:
 
 
 def _select(flat: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
+    import numpy as np
+
     pixel_keep = np.repeat(keep, flat["counts"])
     out = {k: v[keep] for k, v in flat.items() if k not in ("x", "y", "E")}
     out.update({k: flat[k][pixel_keep] for k in ("x", "y", "E")})
@@ -276,6 +285,8 @@ def cluster_topology(
     Examples:
       waders cluster-topology out/*.root --emin 1 --emax 10 -o shapes.csv --map topology.png
     """
+    import numpy as np
+
     from .grid import draw_image_grid
     from .topology import SHAPES, cluster_shapes, topology_map
 
@@ -353,6 +364,8 @@ def image_grid(
       waders image-grid image.fits --all-ext -o amplifiers.png
       waders image-grid a.fits b.fits -e 1 -r 100 120 -c 300 320 -o zoom.png
     """
+    import numpy as np
+
     from .fitsinput import image_extensions, read_mask, read_plane
     from .grid import draw_image_grid
 

@@ -23,17 +23,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from waders.core.errors import InputFileError
+from waders.core.lazy import lazy_getattr
 
-from .common import PlotCache, write_text
-from .history import TRENDS, DirectoryStore, RunStore, Trend, collect_history, write_history
-from .html import render_run_page
-from .interactive import write_interactive
-from .overlay import load_reference, make_overlays
-from .pdf import pdf_name, write_pdf
-from .view import RunView, run_dir_name
+if TYPE_CHECKING:  # pragma: no cover
+    from .history import RunStore
+
+# Public names, imported on first use: ``waders dqm --help`` loads the ``publish``/``serve``
+# commands from this package without numpy, matplotlib or jinja2 (issue 18).
+_EXPORTS = {
+    **dict.fromkeys(("TRENDS", "DirectoryStore", "RunStore", "Trend"), ".history"),
+    "pdf_name": ".pdf",
+    "run_dir_name": ".view",
+}
 
 __all__ = ["TRENDS", "DirectoryStore", "RunStore", "Trend", "build_report", "pdf_name", "run_dir_name"]
 
@@ -72,6 +76,14 @@ def build_report(
     InputFileError
         If the report directory cannot be written.
     """
+    from .common import PlotCache, write_text
+    from .history import collect_history, write_history
+    from .html import render_run_page
+    from .interactive import write_interactive
+    from .overlay import load_reference, make_overlays
+    from .pdf import write_pdf
+    from .view import RunView, run_dir_name
+
     run_dir = Path(run_dir)
     view = RunView(document)
     report_dir = run_dir / "report"
@@ -115,3 +127,11 @@ def build_report(
     for path in [*overlays.values(), *trend_plots.values()]:
         outputs[path.stem] = path
     return outputs
+
+
+def __getattr__(name: str) -> Any:
+    return lazy_getattr(globals(), __name__, name, _EXPORTS, {})
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

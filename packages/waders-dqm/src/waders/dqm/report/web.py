@@ -32,7 +32,6 @@ from waders.core.paths import remove_stale, temporary_tag
 from .common import as_mapping, status_of, write_text
 from .pdf import pdf_name
 from .swap import replace_directory
-from .templating import render
 
 __all__ = ["PublishResult", "make_server", "publish_runs", "referenced_files", "write_web_index"]
 
@@ -177,6 +176,8 @@ def write_web_index(target: Path) -> Path:
             }
         )
     latest = f"run{runs[0][0]:03d}" if runs else None
+    from .templating import render  # jinja2: only when a page is written (issue 18)
+
     html = render(
         "runs_index.html.j2",
         title="DQM runs",
