@@ -60,7 +60,15 @@ def _install(session: nox.Session, packages: list[str], extra_for: str | None = 
 @nox.session
 @nox.parametrize("package", PACKAGES)
 def tests(session: nox.Session, package: str) -> None:
-    """Run one package's tests in an environment with only its declared dependencies."""
+    """Run one package's tests in an environment with only its declared dependencies.
+
+    First the package is installed with its declared *runtime* dependencies only and
+    ``tests/smoke_declared.py`` imports every module (and runs a tiny ``waders sim`` with
+    an active ClusterFinder for waders-sim): the test extra may pull in other waders
+    packages (waders-sim's tests use waders-ana) that would hide an undeclared import.
+    """
+    _install(session, _waders_dependencies(package))
+    session.run("python", "tests/smoke_declared.py", package)
     _install(session, _waders_dependencies(package, test=True), extra_for=package)
     session.run(
         "pytest",

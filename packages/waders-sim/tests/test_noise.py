@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,8 +70,8 @@ def make_events(
     return data
 
 
-def context(data: SimEvents, threshold: float | None, seed: int = 5) -> RunContext:
-    return RunContext(seed=seed, detector=data.detector, options={"threshold_e": threshold})
+def context(data: SimEvents, seed: int = 5) -> RunContext:
+    return RunContext(seed=seed, detector=data.detector)
 
 
 def dark_current(lam: float, **kw) -> DarkCurrent:
@@ -117,7 +119,7 @@ def test_region_of_interest_is_centred_shifted_at_edges_and_enlarged_for_big_eve
 def test_dark_current_occupancy_matches_lambda():
     lam, n_events, size = 0.004, 3000, 40
     data = make_events(np.arange(n_events))
-    dark_current(lam, img_size=size).run(data, context(data, threshold=0.5))
+    dark_current(lam, img_size=size).with_threshold(0.5).run(data, context(data))
     extra = noise_only(data)
     n_empty = size * size - 4
     p = 1 - math.exp(-lam)
@@ -142,7 +144,7 @@ def test_dark_current_occupancy_matches_lambda():
 def test_dark_current_on_signal_pixels_is_poisson():
     lam = 0.3
     data = make_events(np.arange(4000), n_pix=5)
-    dark_current(lam).run(data, context(data, threshold=None))
+    dark_current(lam).with_threshold(None).run(data, context(data))
     k = data.pixels["noise"] / E2EV
     assert data.pixels["event"].size == 20000  # nothing appended without a threshold
     assert np.allclose(k, np.rint(k))
@@ -157,7 +159,7 @@ def test_exposure_per_row_dark_current_grows_with_the_row():
     process = DarkCurrent(
         darkcurrent=0.001, exp_time=1.0, exp_mode="exposure-per-row", row_readtime=0.02, img_size=60
     )  # e/pixel/day * day
-    process.run(data, context(data, threshold=0.5))
+    process.with_threshold(0.5).run(data, context(data))
     extra = noise_only(data)
     lam_row = 0.001 + 0.00002 * extra["row"]
     assert data.results["DarkCurrent"]["lambda_e_per_row"] == pytest.approx(0.00002)
@@ -176,7 +178,7 @@ def test_exposure_per_row_dark_current_grows_with_the_row():
 # --- readout noise ---------------------------------------------------------------------
 def test_readout_noise_sigma_and_pedestal_are_recovered():
     data = make_events(np.arange(5000), n_pix=10)
-    ElectronicNoise(sigma=0.8, pedestal=0.1, nSamples=4).run(data, context(data, threshold=None))
+    ElectronicNoise(sigma=0.8, pedestal=0.1, nSamples=4).with_threshold(None).run(data, context(data))
     g = data.pixels["noise"] / E2EV
     n = g.size  # 50000 pixels: sigma of the std estimate = 0.4/sqrt(2n) = 0.0013
     assert data.pixels["event"].size == 50000
@@ -190,7 +192,7 @@ def test_readout_noise_sigma_and_pedestal_are_recovered():
 def test_readout_noise_tail_count_and_values_are_exact():
     n_events, size, s, thr = 1000, 40, 0.3, 0.75  # thr = 2.5 sigma
     data = make_events(np.arange(n_events))
-    ElectronicNoise(sigma=s, img_size=size).run(data, context(data, threshold=thr))
+    ElectronicNoise(sigma=s, img_size=size).with_threshold(thr).run(data, context(data))
     extra = noise_only(data)
     p = stats.norm.sf(thr / s)
     expected = n_events * (size * size - 4) * p
@@ -205,9 +207,9 @@ def test_dark_current_and_readout_noise_tail_is_the_exact_mixture():
     lam, mu, s, thr = 0.15, 0.05, 0.3, 0.8
     n_events, size = 1500, 40
     data = make_events(np.arange(n_events))
-    ctx = context(data, threshold=thr)
-    dark_current(lam, img_size=size).run(data, ctx)
-    ElectronicNoise(sigma=s, pedestal=mu, img_size=size).run(data, ctx)
+    ctx = context(data)
+    dark_current(lam, img_size=size).with_threshold(thr).run(data, ctx)
+    ElectronicNoise(sigma=s, pedestal=mu, img_size=size).with_threshold(thr).run(data, ctx)
     extra = noise_only(data)
     values = extra["noise"] / E2EV
     assert values.min() > thr  # the invariant: noise-only pixels are exactly those above the threshold
@@ -225,7 +227,7 @@ def test_dark_current_and_readout_noise_tail_is_the_exact_mixture():
 
 def test_dense_tail_when_the_threshold_is_low():
     data = make_events(np.arange(200))
-    ElectronicNoise(sigma=0.25, img_size=12).run(data, context(data, threshold=0.0))
+    ElectronicNoise(sigma=0.25, img_size=12).with_threshold(0.0).run(data, context(data))
     extra = noise_only(data)
     expected = 200 * (144 - 4) * 0.5
     assert abs(extra["event"].size - expected) < 4 * math.sqrt(expected * 0.5)
@@ -235,9 +237,9 @@ def test_dense_tail_when_the_threshold_is_low():
 
 def test_no_threshold_adds_noise_to_signal_pixels_only():
     data = make_events(np.arange(50))
-    ctx = context(data, threshold=None)
-    dark_current(0.5).run(data, ctx)
-    ElectronicNoise().run(data, ctx)
+    ctx = context(data)
+    dark_current(0.5).with_threshold(None).run(data, ctx)
+    ElectronicNoise().with_threshold(None).run(data, ctx)
     assert data.pixels["event"].size == 200 and np.all(data.pixels["edep"] > 0)
     assert data.counters == {}
 
@@ -247,9 +249,9 @@ def test_full_image_mode_gives_the_same_noise_at_the_same_pixel():
     positions = {0: (100, 200), 1: (100, 200), 2: (110, 230), 3: (300, 100)}
     data = make_events(np.arange(4), shape=(200, 400), positions=positions)
     data.pixels["row"] = np.where(data.pixels["event"] == 3, data.pixels["row"] - 150, data.pixels["row"])
-    ctx = context(data, threshold=0.6)
-    dark_current(0.05, mode="full-image", img_size=60).run(data, ctx)
-    ElectronicNoise(sigma=0.3, mode="full-image", img_size=60).run(data, ctx)
+    ctx = context(data)
+    dark_current(0.05, mode="full-image", img_size=60).with_threshold(0.6).run(data, ctx)
+    ElectronicNoise(sigma=0.3, mode="full-image", img_size=60).with_threshold(0.6).run(data, ctx)
     pix = data.pixels
     by_event = []
     for e in range(4):
@@ -264,7 +266,7 @@ def test_full_image_mode_gives_the_same_noise_at_the_same_pixel():
     assert abs(len(by_event[2]) - 4 - expected) < 5 * math.sqrt(expected)
     # cropped mode: different events see different noise
     data2 = make_events(np.arange(2), shape=(200, 400), positions=positions)
-    ElectronicNoise(sigma=0.3, img_size=60).run(data2, context(data2, threshold=0.6))
+    ElectronicNoise(sigma=0.3, img_size=60).with_threshold(0.6).run(data2, context(data2))
     noise = data2.pixels["noise"]
     first = noise[(data2.pixels["event"] == 0) & (data2.pixels["edep"] > 0)]
     second = noise[(data2.pixels["event"] == 1) & (data2.pixels["edep"] > 0)]
@@ -274,7 +276,7 @@ def test_full_image_mode_gives_the_same_noise_at_the_same_pixel():
 def test_full_image_mode_is_reproducible_from_the_seed():
     def run(seed):
         data = make_events(np.arange(3), shape=(100, 150), seed=seed)
-        ElectronicNoise(sigma=0.3, mode="full-image", img_size=40).run(data, context(data, 0.6, seed))
+        ElectronicNoise(sigma=0.3, mode="full-image", img_size=40).with_threshold(0.6).run(data, context(data, seed))
         return data.pixels
 
     a, b, c = run(1), run(1), run(2)
@@ -284,10 +286,10 @@ def test_full_image_mode_is_reproducible_from_the_seed():
 
 def test_mixed_modes_are_refused():
     data = make_events(np.arange(3))
-    ctx = context(data, threshold=1.0)
-    dark_current(0.01, mode="full-image").run(data, ctx)
+    ctx = context(data)
+    dark_current(0.01, mode="full-image").with_threshold(1.0).run(data, ctx)
     with pytest.raises(ConfigError, match="same mode"):
-        ElectronicNoise().run(data, ctx)
+        ElectronicNoise().with_threshold(1.0).run(data, ctx)
 
 
 # --- chunking ----------------------------------------------------------------------------
@@ -296,9 +298,9 @@ def test_noise_does_not_depend_on_the_chunking(mode):
     ids = np.arange(100, 160)
 
     def chain(data):
-        ctx = context(data, 0.7)
-        dark_current(0.05, img_size=50, mode=mode).run(data, ctx)
-        ElectronicNoise(sigma=0.3, img_size=50, mode=mode).run(data, ctx)
+        ctx = context(data)
+        dark_current(0.05, img_size=50, mode=mode).with_threshold(0.7).run(data, ctx)
+        ElectronicNoise(sigma=0.3, img_size=50, mode=mode).with_threshold(0.7).run(data, ctx)
         out = dict(data.pixels)
         out["event"] = data.event_ids[out["event"]]
         return out
@@ -315,8 +317,8 @@ def test_noise_does_not_depend_on_the_chunking(mode):
 def test_saturation_clips_keeps_the_unclipped_value_and_flags():
     data = make_events(np.arange(10), edep=400.0)
     data.pixels["edep"] = data.pixels["edep"] * np.where(np.arange(40) % 2 == 0, 10.0, 1.0)  # 4000 eV or 400 eV
-    ctx = context(data, threshold=None)
-    ElectronicNoise(sigma=0.2).run(data, ctx)
+    ctx = context(data)
+    ElectronicNoise(sigma=0.2).with_threshold(None).run(data, ctx)
     before = data.pixels["edep"] + data.pixels["noise"]
     PixelSaturation(saturation=2000).run(data, ctx)  # 2000 ADU x 0.72 eV/ADU = 1440 eV
     pix = data.pixels
@@ -332,24 +334,24 @@ def test_saturation_clips_keeps_the_unclipped_value_and_flags():
 
 def test_saturation_without_noise_and_without_adc2ev():
     data = make_events(np.arange(3), edep=2000.0)
-    PixelSaturation(saturation=1000).run(data, context(data, None))
+    PixelSaturation(saturation=1000).run(data, context(data))
     assert np.allclose(data.pixels["edep"] + data.pixels["noise"], 720.0)
     assert np.all(data.pixels["total_unclipped"] == 2000.0) and np.all(data.pixels["edep"] == 2000.0)
     data = make_events(np.arange(3))
     data.detector = Detector(ccd_shape=[400, 600])
     with pytest.raises(ProcessError, match="ADC2eV"):
-        PixelSaturation().run(data, context(data, None))
+        PixelSaturation().run(data, context(data))
 
 
 def test_noise_needs_pixels_and_dark_current_first():
     data = make_events(np.arange(3))
     data.pixels = None
     with pytest.raises(ConfigError, match="PixelizeSignal"):
-        DarkCurrent().run(data, context(data, 1.0))
+        DarkCurrent().with_threshold(1.0).run(data, context(data))
     data = make_events(np.arange(3))
-    ElectronicNoise().run(data, context(data, 1.0))
+    ElectronicNoise().with_threshold(1.0).run(data, context(data))
     with pytest.raises(ProcessError, match="before ElectronicNoise"):
-        DarkCurrent().run(data, context(data, 1.0))
+        DarkCurrent().with_threshold(1.0).run(data, context(data))
 
 
 # --- configuration -----------------------------------------------------------------------
@@ -368,3 +370,34 @@ def test_pysimdamicm_sections_load():
     assert en.sigma == 0.25 and en.pedestal == 0.0 and en.nSamples == 1
     sat = load(PixelSaturation)
     assert sat.saturation == 65535
+
+
+# --- the threshold comes from the configuration, once ---------------------------------------
+def test_the_chain_hands_clusterfinders_threshold_to_the_noise_steps():
+    from waders.sim.noise import with_reconstruction_threshold
+    from waders.sim.reconstruction import ClusterFinder
+
+    chain = [dark_current(0.05, img_size=40), ElectronicNoise(sigma=0.3, img_size=40), ClusterFinder(spr_threshold=0.7)]
+    bound = with_reconstruction_threshold(chain)
+    assert [p.threshold_e for p in bound[:2]] == [0.7, 0.7] and bound[2] is chain[2]
+    assert chain[0].threshold_e is None  # the configured processes are not modified
+    assert [p.threshold_e for p in with_reconstruction_threshold(chain[:2])] == [None, None]  # no reconstruction
+    # the bound chain appends exactly what a process constructed with the threshold appends
+    a, b = make_events(np.arange(200)), make_events(np.arange(200))
+    for process in bound[:2]:
+        process.run(a, context(a))
+    dark_current(0.05, img_size=40, threshold_e=0.7).run(b, context(b))
+    ElectronicNoise(sigma=0.3, img_size=40, threshold_e=0.7).run(b, context(b))
+    assert noise_only(a)["event"].size > 0 and (noise_only(a)["noise"] / E2EV).min() > 0.7
+    for name in a.pixels:
+        np.testing.assert_array_equal(a.pixels[name], b.pixels[name], err_msg=name)
+    assert a.results["ElectronicNoise"]["threshold_e"] == 0.7
+
+
+def test_nothing_reads_the_threshold_from_the_run_options():
+    import waders.sim
+
+    sources = [p for root in waders.sim.__path__ for p in Path(root).rglob("*.py")]
+    assert sources
+    for source in sources:
+        assert not re.search(r"options\W{0,8}(get\W{0,4})?threshold_e", source.read_text()), source

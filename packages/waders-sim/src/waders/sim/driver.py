@@ -329,10 +329,10 @@ def simulate_file(
     progress : callable, optional
         Called with the number of events of each finished chunk.
     """
+    from .noise import with_reconstruction_threshold
+
     check_chain(config)
-    processes = list(config.steps)
-    reco = next((p for p in processes if p.name == "ClusterFinder"), None)
-    threshold = reco.spr_threshold if reco is not None else None
+    processes = with_reconstruction_threshold(list(config.steps))  # the noise steps get ClusterFinder's threshold
     out_root = config.sections.get("out_root")
     prefix = options.prefix or (out_root.prefix_root_name if out_root is not None else "waders_sim")
     output = options.output_dir / f"{prefix}_{path.stem}.root"
@@ -340,7 +340,7 @@ def simulate_file(
         seed=options.seed,
         detector=config.detector,
         output_dir=options.output_dir,
-        options={"threshold_e": threshold, "input": str(path)},
+        options={"input": str(path)},
     )
     rng = CounterRNG(options.seed)
     result = SimResult(output=output)

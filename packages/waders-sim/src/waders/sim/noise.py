@@ -9,9 +9,10 @@ distribution:
 * every pixel with signal gets its noise (field ``noise`` of :attr:`SimEvents.pixels
   <waders.sim.events.SimEvents.pixels>`, eV);
 * of the empty pixels of the event's region of interest (ROI, C.10), only those whose
-  noise exceeds the reconstruction threshold ``threshold_e`` (electrons, from
-  ``context.options["threshold_e"]``, set by the driver from ClusterFinder's
-  ``spr_threshold``) are appended, as noise-only pixels (``edep`` 0, ``charge`` 0,
+  noise exceeds the reconstruction threshold ``threshold_e`` (electrons: a constructor
+  argument, which the driver sets once, when it builds the chain, from ClusterFinder's
+  ``spr_threshold`` with :func:`with_reconstruction_threshold`) are appended, as noise-only
+  pixels (``edep`` 0, ``charge`` 0,
   ``z``/``time``/``std_time``/``pdg`` -1).  Their number is
   ``Binomial(n_empty, p_tail)``, their positions are uniform without replacement among
   the empty ROI pixels and their values follow the conditional tail distribution of the
@@ -72,6 +73,7 @@ Deliberate differences from pysimdamicm
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from typing import Any, ClassVar
@@ -95,6 +97,7 @@ __all__ = [
     "pixel_key",
     "poisson_from_uniform",
     "region_of_interest",
+    "with_reconstruction_threshold",
 ]
 
 log = logging.getLogger(__name__)
@@ -426,9 +429,24 @@ class _NoiseProcess(SimProcess):
     #: ``"poisson"`` (dark current) or ``"gauss"`` (readout noise).
     component: ClassVar[str] = ""
 
-    def __init__(self, **values: Any) -> None:
+    def __init__(self, threshold_e: float | None = None, **values: Any) -> None:
         super().__init__(**values)
+        #: Reconstruction threshold (electrons; None: no reconstruction in the chain).
+        self.threshold_e: float | None = None if threshold_e is None else float(threshold_e)
         self._full_cache: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, int]] = {}
+
+    def with_threshold(self, threshold_e: float | None) -> _NoiseProcess:
+        """A copy of this process that appends the noise-only pixels above ``threshold_e``.
+
+        Parameters
+        ----------
+        threshold_e : float or None
+            Reconstruction threshold (electrons); None when the chain has no reconstruction.
+        """
+        new = copy.copy(self)
+        new.threshold_e = None if threshold_e is None else float(threshold_e)
+        new._full_cache = {}
+        return new
 
     # --- what a subclass provides --------------------------------------------------
     def model(self, data: SimEvents) -> dict[str, Any]:  # pragma: no cover - abstract
@@ -443,8 +461,7 @@ class _NoiseProcess(SimProcess):
     def run(self, data: SimEvents, context: RunContext) -> None:
         if data.pixels is None:
             raise ConfigError(f"{self.name} needs PixelizeSignal earlier in the chain")
-        threshold = context.options.get("threshold_e")
-        threshold = None if threshold is None else float(threshold)
+        threshold = self.threshold_e
         e2ev = float(data.detector.e2eV)
         model = self.model(data)
         state = data.results.setdefault(NOISE_STATE, {"components": []})
@@ -853,3 +870,24 @@ class PixelSaturation(SimProcess):
         n = int(saturated.sum())
         data.count("saturated pixels (clipped)", n)
         data.results[self.name] = {"saturation_ADU": self.saturation, "saturation_eV": level, "n_saturated": n}
+
+
+def with_reconstruction_threshold(processes: list[SimProcess]) -> list[SimProcess]:
+    """The chain with the noise processes given the reconstruction threshold, read once from it.
+
+    The threshold (electrons) is ClusterFinder's ``spr_threshold``; without a ClusterFinder
+    in the chain it is None (noise on the signal pixels only).
+
+    Parameters
+    ----------
+    processes : list of SimProcess
+        The simulation chain in run order.
+
+    Returns
+    -------
+    list of SimProcess
+        The same processes, the noise ones replaced by copies holding the threshold.
+    """
+    finder = next((p for p in processes if p.name == "ClusterFinder"), None)
+    threshold = getattr(finder, "spr_threshold", None)
+    return [p.with_threshold(threshold) if isinstance(p, _NoiseProcess) else p for p in processes]

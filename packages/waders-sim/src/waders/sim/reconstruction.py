@@ -5,7 +5,8 @@ clusters the pixels of every (event, CCD) collection of a chunk at once: pixel
 coordinates of different collections are set far apart, so one KD-tree links the
 pixels of all events within the linking radius (pysimdamicm's method 1, radius
 ``sqrt(2)·N``; method 0 = 8-connectivity = N = 1) without ever linking two events.
-Cluster quantities are those of waders-ana (pysimdamicm's names, 1-based pixels,
+Cluster quantities are those of the analysis (:mod:`waders.io.clusters`, shared with
+waders-ana; pysimdamicm's names, 1-based pixels,
 energies in keV), with the simulation extras: depth (Z) statistics, times, the particle
 codes and flags per pixel.
 
@@ -133,7 +134,7 @@ class ClusterFinder(SimProcess):
         }
 
     def _clusters(self, data: SimEvents, pixels: dict[str, np.ndarray], energy_ev: np.ndarray) -> ak.Array:
-        from waders.ana.clusters.properties import Groups, cluster_quantities, clusters_array
+        from waders.io.clusters import Groups, cluster_quantities, clusters_array
 
         group_key = pixels["event"].astype(np.int64) * 1_000_003 + pixels["ccd"].astype(np.int64)
         _, group = np.unique(group_key, return_inverse=True)

@@ -3,8 +3,9 @@
 pysimdamicm fitted each row with a separate ROOT fit filled value by value.  Here all
 groups are fitted together: values are standardised per group with a robust centre
 and width (median, 1.4826 MAD), histogrammed on common bins in those units with one
-``bincount``, and a Gaussian is fitted to every histogram by Newton iterations on
-the Poisson likelihood, vectorised over groups.  Errors come from the inverse Hessian.
+``bincount``, and a Gaussian is fitted to every histogram by damped Newton iterations on
+the Poisson likelihood, vectorised over groups (:func:`~waders.ana.fitting.minimise.minimise_batch`).
+Errors come from the inverse Hessian.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+
+from .deviance import poisson_deviance
+from .minimise import minimise_batch
 
 __all__ = ["GaussianFits", "fit_gaussians", "robust_centre_width"]
 
@@ -135,8 +139,13 @@ def fit_gaussians(
         mean = (counts * centres).sum(axis=1) / total
         var = (counts * (centres - mean[:, None]) ** 2).sum(axis=1) / total
     params = np.stack([np.log(np.maximum(total, 1.0)), np.nan_to_num(mean), 0.5 * np.log(np.maximum(var, 0.05))], 1)
-    params = _newton(counts, centres, step, params, iterations)
-    hessian = _nll_derivatives(counts, centres, step, params)[2]
+    fit = minimise_batch(
+        lambda p, rows: _nll_derivatives(counts[rows], centres, step, p),
+        params,
+        max_iterations=iterations,
+        tolerance=1e-9,
+    )
+    params, hessian = fit.params, fit.curvature
     ok = (n_used >= 5) & np.all(np.isfinite(params), axis=1)
     with np.errstate(all="ignore"):
         cov = np.full_like(hessian, np.nan)
@@ -144,8 +153,7 @@ def fit_gaussians(
         cov[good] = np.linalg.inv(hessian[good])
         sigma_z = np.exp(params[:, 2])
         expected = _expected(params, centres, step)
-        ratio = np.where(counts > 0, counts * np.log(np.where(counts > 0, counts, 1.0) / expected), 0.0)
-        chi2 = 2 * (expected - counts + ratio).sum(axis=1)
+        chi2 = poisson_deviance(counts, expected)
         ndf = np.maximum(nb - 3, 1)
     nan = np.where(ok, 1.0, np.nan)
     return GaussianFits(
@@ -231,30 +239,3 @@ def _nll_derivatives(
     gradient = (resid * d).sum(axis=1)
     hessian = (expected[..., None, None] * d[..., :, None] * d[..., None, :] + resid[..., None] * dd).sum(axis=1)
     return nll, gradient, hessian
-
-
-def _newton(counts: np.ndarray, centres: np.ndarray, step: float, params: np.ndarray, iterations: int) -> np.ndarray:
-    nll, gradient, hessian = _nll_derivatives(counts, centres, step, params)
-    eye = np.eye(3)
-    damping = np.full(len(params), 1e-3)
-    for _ in range(iterations):
-        scaled = hessian + damping[:, None, None] * eye * (
-            np.abs(np.diagonal(hessian, axis1=1, axis2=2))[:, :, None] + 1e-9
-        )
-        with np.errstate(all="ignore"):
-            try:
-                delta = np.linalg.solve(scaled, -gradient[..., None])[..., 0]
-            except np.linalg.LinAlgError:
-                delta = -gradient * 1e-3
-        delta = np.where(np.isfinite(delta), delta, 0.0)
-        trial = params + delta
-        trial_nll, trial_gradient, trial_hessian = _nll_derivatives(counts, centres, step, trial)
-        better = np.isfinite(trial_nll) & (trial_nll <= nll)
-        params = np.where(better[:, None], trial, params)
-        nll = np.where(better, trial_nll, nll)
-        gradient = np.where(better[:, None], trial_gradient, gradient)
-        hessian = np.where(better[:, None, None], trial_hessian, hessian)
-        damping = np.where(better, damping * 0.3, damping * 10)
-        if np.all(np.abs(delta) < 1e-7):
-            break
-    return params

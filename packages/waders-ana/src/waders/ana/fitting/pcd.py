@@ -63,10 +63,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtr, xlogy
+from scipy.special import ndtr
 
 from waders.core.errors import ConfigError
 
+from .deviance import poisson_deviance
+from .minimise import minimise_batch, restrict
 from .quality import assess_many
 
 __all__ = [
@@ -286,12 +288,6 @@ def _cdf_model(n_peaks: int) -> Any:
         return norm * (ndtr(z) @ w)
 
     return model
-
-
-def _deviance(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
-    """Half the Baker-Cousins chi-square, summed over the last axis."""
-    expected = np.maximum(expected, 1e-300)
-    return (expected - counts + xlogy(counts, counts) - xlogy(counts, expected)).sum(axis=-1)
 
 
 # --- starting values ----------------------------------------------------------------------------
@@ -763,7 +759,7 @@ def _single_result(
         errors[GAIN] = 0.0
         covariance[GAIN, :] = covariance[:, GAIN] = 0.0
     expected = pcd_expected(edges, params, settings.n_peaks)
-    chi2 = float(2 * _deviance(counts, expected))
+    chi2 = float(poisson_deviance(counts, expected))
     ndf = max(len(counts) - settings.n_free, 0)
     n_entries = int(counts.sum())
     valid, status = _assess(
@@ -824,25 +820,11 @@ def _derivatives(
     jac[..., LAM] = norm[:, None] * np.einsum("sk,skb->sb", dw, delta)
     jac[..., GAIN] = norm[:, None] * np.einsum("sk,skb->sb", w * k, d_mean)
     expected = np.maximum(norm[:, None] * shape, 1e-300)
-    deviance = _deviance(counts, expected)
+    deviance = 0.5 * poisson_deviance(counts, expected)  # the negative log-likelihood ratio
     gradient = np.einsum("sb,sbi->si", 1.0 - counts / expected, jac)
     scaled = jac / np.sqrt(expected)[..., None]
     fisher = np.matmul(scaled.transpose(0, 2, 1), scaled)
     return deviance, gradient, fisher, expected
-
-
-def _solve(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    try:
-        return np.linalg.solve(matrix, vector[..., None])[..., 0]
-    except np.linalg.LinAlgError:
-        return np.einsum("sij,sj->si", np.linalg.pinv(matrix), vector)
-
-
-def _restricted(matrix: np.ndarray, vector: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Remove the non-free directions: identity rows/columns and zero gradient there."""
-    both = free[:, :, None] & free[:, None, :]
-    eye = np.eye(matrix.shape[-1], dtype=bool)[None]
-    return np.where(both, matrix, np.where(eye, 1.0, 0.0)), np.where(free, vector, 0.0)
 
 
 def _levenberg_marquardt(
@@ -855,58 +837,27 @@ def _levenberg_marquardt(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Minimise the Poisson deviance of every row of ``counts``; returns params, Fisher, EDM, iterations."""
     lower, upper = settings.limits()
-    fixed = np.array([False, False, False, False, not settings.fit_gain])
     n_peaks = settings.n_peaks
-    params = np.clip(params, lower, upper)
-    deviance, gradient, fisher, _ = _derivatives(counts, edges, params, n_peaks)
-    n = len(params)
-    damping = np.full(n, 1e-3)
-    edm = np.full(n, np.inf)
-    iterations = np.zeros(n, dtype=np.int64)
-    active = np.arange(n)
-    for _ in range(max_iterations + 1):
-        p, g, f = params[active], gradient[active], fisher[active]
-        tiny = 1e-9 * np.maximum(1.0, np.abs(p))
-        clamped = ((p <= lower + tiny) & (g > 0)) | ((p >= upper - tiny) & (g < 0))
-        free = ~clamped & ~fixed
-        diagonal = np.diagonal(f, axis1=1, axis2=2)
-        floor = 1e-12 * np.maximum(diagonal.max(axis=1, keepdims=True), 1e-300)
-        f = f + np.eye(5) * floor[:, :, None]
-        matrix, vector = _restricted(f, g, free)
-        with np.errstate(all="ignore"):
-            edm[active] = 0.5 * np.einsum("si,si->s", vector, _solve(matrix, vector))
-        done = edm[active] < tolerance
-        stuck = damping[active] > 1e10
-        keep = ~(done | stuck)
-        active = active[keep]
-        if active.size == 0:
-            break
-        p, g = p[keep], vector[keep]
-        lm = (
-            matrix[keep]
-            + damping[active, None, None] * np.eye(5) * np.diagonal(matrix[keep], axis1=1, axis2=2)[:, :, None]
-        )
-        with np.errstate(all="ignore"):
-            step = _solve(lm, -g)
-        step = np.where(np.isfinite(step), step, 0.0)
-        trial = np.clip(p + step, lower, upper)
-        with np.errstate(all="ignore"):
-            t_dev, t_grad, t_fisher, _ = _derivatives(counts[active], edges, trial, n_peaks)
-        better = np.isfinite(t_dev) & (t_dev <= deviance[active])
-        accepted = active[better]
-        params[accepted] = trial[better]
-        deviance[accepted] = t_dev[better]
-        gradient[accepted] = t_grad[better]
-        fisher[accepted] = t_fisher[better]
-        damping[active] = np.where(better, np.maximum(damping[active] * 0.2, 1e-9), damping[active] * 10.0)
-        iterations[active] += 1
-    return params, fisher, edm, iterations
+
+    def derivatives(p: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return _derivatives(counts[rows], edges, p, n_peaks)[:3]
+
+    fit = minimise_batch(
+        derivatives,
+        params,
+        lower=lower,
+        upper=upper,
+        fixed=np.array([False, False, False, False, not settings.fit_gain]),
+        max_iterations=max_iterations,
+        tolerance=tolerance,
+    )
+    return fit.params, fit.curvature, fit.edm, fit.iterations
 
 
 def _covariance(fisher: np.ndarray, settings: PCDSettings) -> tuple[np.ndarray, np.ndarray]:
     """Inverse Fisher matrices over the free parameters and whether they are positive definite."""
     free = np.array([True, True, True, True, settings.fit_gain])
-    matrix, _ = _restricted(fisher, np.zeros(fisher.shape[:2]), np.broadcast_to(free, fisher.shape[:2]))
+    matrix, _ = restrict(fisher, np.zeros(fisher.shape[:2]), np.broadcast_to(free, fisher.shape[:2]))
     with np.errstate(all="ignore"):
         finite = np.all(np.isfinite(matrix), axis=(1, 2))
         safe = np.where(finite[:, None, None], matrix, np.eye(5))
@@ -992,7 +943,7 @@ def fit_pcd_batch(
         errors[fit & posdef, GAIN] = 0.0
     with np.errstate(all="ignore"):
         expected = pcd_expected(edges, params, settings.n_peaks)
-        chi2 = 2 * _deviance(counts, expected)
+        chi2 = poisson_deviance(counts, expected)
     ndf = np.full(n_slices, max(n_fit - settings.n_free, 0))
     valid, status = _assess(
         params, errors, settings, converged=converged, posdef=posdef, n_entries=n_entries, chi2=chi2, ndf=ndf

@@ -65,7 +65,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import xlogy
 
 from waders.core import Param, RunContext, SkipperImage
 from waders.core.errors import ConfigError, DataError
@@ -73,6 +72,7 @@ from waders.core.kinds import Float, Int, ListOf, Optional
 
 from .. import plotting
 from ..base import AnalysisProcess
+from ..fitting.deviance import deviance_terms
 from ..fitting.quality import assess, chi2_acceptable
 
 __all__ = ["PARAMETERS", "TwoDGaussFit", "TwoDGaussProcess", "expected_counts", "fit_two_amplifiers", "paired_pixels"]
@@ -260,10 +260,6 @@ def _minimise(nll: Any, start: np.ndarray, limits: list[tuple[float, float]], to
     return minuit
 
 
-def _baker_cousins(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
-    return 2.0 * (expected - counts + xlogy(counts, counts) - xlogy(counts, expected))
-
-
 def fit_two_amplifiers(
     counts: np.ndarray,
     x_edges: np.ndarray,
@@ -349,7 +345,7 @@ def fit_two_amplifiers(
             )
     expected = np.maximum(result.expected(), FLOOR)
     relevant = expected >= 1.0  # the Baker-Cousins chi-square is ~1 per bin only where a pair is expected
-    result.chi2 = float(_baker_cousins(counts, expected)[relevant].sum())
+    result.chi2 = float(deviance_terms(counts, expected)[relevant].sum())
     result.ndf = int(relevant.sum()) - (len(PARAMETERS) if result.fitted else 0)
     if result.fitted and result.valid and not chi2_acceptable(result.chi2, result.ndf):
         quality = assess(chi2=result.chi2, ndf=result.ndf, n_entries=1, min_entries=0)
