@@ -72,9 +72,46 @@ def _executor_options(func):  # type: ignore[no-untyped-def]
     return executor_options(func)
 
 
+def _run_options(func):  # type: ignore[no-untyped-def]
+    """The options 'dqm run' and 'dqm watch' share, declared once."""
+    options = [
+        click.option(
+            "--run", "run_number", type=int, required=True, envvar="DQM_RUN", help="Run number (or $DQM_RUN)."
+        ),
+        click.option(
+            "-o",
+            "--output",
+            "output_dir",
+            type=click.Path(path_type=Path, file_okay=False),
+            default=Path("."),
+            show_default=True,
+            help="DQM output directory (the run goes into OUTPUT/runNNN).",
+        ),
+        click.option(
+            "--me-json",
+            "me_config_path",
+            type=click.Path(path_type=Path, dir_okay=False),
+            default=None,
+            help="Monitor-element configuration (pysimdamicm's dqmSKImg file works; default: waders' set).",
+        ),
+        click.option("--ref", "reference_run", type=int, default=None, help="Reference run to compare with."),
+        click.option("--tag", default=None, help="Run tag stored with the run."),
+        click.option(
+            "--image-plots",
+            type=click.Choice(["none", "problems", "all"]),
+            default="problems",
+            show_default=True,
+            help="Per-image plots: none, those of failing/warning MEs and image MEs, or all.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 @dqm.command("run", context_settings={"max_content_width": 100})
 @click.argument("inputs", nargs=-1)
-@click.option("--run", "run_number", type=int, required=True, envvar="DQM_RUN", help="Run number (or $DQM_RUN).")
+@_run_options
 @click.option(
     "-j",
     "--json",
@@ -82,13 +119,6 @@ def _executor_options(func):  # type: ignore[no-untyped-def]
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
     help="Analysis configuration (default: the default analysis of waders ana).",
-)
-@click.option(
-    "--me-json",
-    "me_config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Monitor-element configuration (pysimdamicm's dqmSKImg file works; default: waders' set).",
 )
 @click.option("--set", "overrides", multiple=True, metavar="ME.PARAM=VALUE", help="Override an ME parameter.")
 @click.option(
@@ -99,30 +129,12 @@ def _executor_options(func):  # type: ignore[no-untyped-def]
     help="Images (file-name glob) plotted in full: every monitor element (repeatable).",
 )
 @click.option(
-    "--image-plots",
-    type=click.Choice(["none", "problems", "all"]),
-    default="problems",
-    show_default=True,
-    help="Per-image plots: none, those of failing/warning MEs and image MEs, or all.",
-)
-@click.option("--ref", "reference_run", type=int, default=None, help="Reference run to compare with.")
-@click.option(
-    "-o",
-    "--output",
-    "output_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("."),
-    show_default=True,
-    help="DQM output directory (the run goes into OUTPUT/runNNN).",
-)
-@click.option(
     "--store",
     "store_uri",
     default=None,
     metavar="URI",
     help="Store: a file, sqlite:///PATH or mongodb://HOST/DB (default OUTPUT/dqm.sqlite).",
 )
-@click.option("--tag", default=None, help="Run tag stored with the run.")
 @click.option("--pdf", is_flag=True, help="Also a PDF report (when the report builder supports it).")
 @click.option(
     "--publish",
@@ -250,16 +262,7 @@ def run_command(
 
 @dqm.command("watch", context_settings={"max_content_width": 100})
 @click.argument("indir", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--run", "run_number", type=int, required=True, envvar="DQM_RUN", help="Run number (or $DQM_RUN).")
-@click.option(
-    "-o",
-    "--output",
-    "output_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("."),
-    show_default=True,
-    help="DQM output directory (the run goes into OUTPUT/runNNN).",
-)
+@_run_options
 @click.option(
     "--publish",
     "publish_dir",
@@ -278,22 +281,6 @@ def run_command(
     help="Seconds a file must be untouched before it is taken (a file being written waits).",
 )
 @click.option("--cycles", type=click.IntRange(1), default=None, help="Stop after this many looks (default: Ctrl-C).")
-@click.option(
-    "--me-json",
-    "me_config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Monitor-element configuration (as for 'waders dqm run').",
-)
-@click.option("--ref", "reference_run", type=int, default=None, help="Reference run to compare with.")
-@click.option("--tag", default=None, help="Run tag stored with the run.")
-@click.option(
-    "--image-plots",
-    type=click.Choice(["none", "problems", "all"]),
-    default="problems",
-    show_default=True,
-    help="Per-image plots (as for 'waders dqm run').",
-)
 def watch_command(
     indir: Path,
     run_number: int,
