@@ -313,12 +313,14 @@ def analyse_file(
     *,
     position: int = 0,
     versions: dict[str, str] | None = None,
-    on_image: Callable[[SkipperImage], None] | None = None,
+    on_result: Callable[[SkipperImage, dict[str, Any]], None] | None = None,
     image: SkipperImage | None = None,
 ) -> dict[str, str]:
     """Analyse one file and write its outputs; return ``{kind: output path}``.
 
-    ``on_image`` is called with the analysed image (the DQM evaluates its monitor elements on it).
+    ``on_result`` is called with the analysed image and the summary document (the content of
+    ``<stem>.summary.json``), in memory: the DQM evaluates its monitor elements on them without
+    reading the file back.
     ``image``, when given, is ``path`` already analysed by :func:`run_image` with ``config``:
     only the outputs are written (:meth:`waders.ana.AnalysisResult.write`).
 
@@ -332,8 +334,6 @@ def analyse_file(
         image = run_image(path, config, options, position=position)
     processes = config.steps
     stem = image.meta["stem"]
-    if on_image is not None:
-        on_image(image)
     outputs: dict[str, str] = {}
     out = options.output_dir
     legacy = options.layout == "pysimdamicm"
@@ -362,6 +362,8 @@ def analyse_file(
     outputs["summary"] = str(summary_path)
     if options.save_plots:
         outputs["plots"] = str(out / "plots")
+    if on_result is not None:
+        on_result(image, summary)
     return outputs
 
 

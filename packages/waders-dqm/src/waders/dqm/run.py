@@ -254,20 +254,9 @@ def _analyse(task: _ImageTask) -> tuple[SkipperImage, dict[str, Any]]:
     from waders.ana.runner import AnalysisOptions, analyse_file
 
     options = AnalysisOptions(output_dir=task.run_dir / "recon", seed=task.seed, run=task.run)
-    kept: list[SkipperImage] = []
-    if "on_image" in inspect.signature(analyse_file).parameters:
-        outputs = analyse_file(task.path, task.analysis, options, position=task.position, on_image=kept.append)
-    else:
-        keep = _KeepImage()
-        fields = {f.name: getattr(task.analysis, f.name) for f in dataclasses.fields(Config)}
-        fields["steps"] = [*task.analysis.steps, keep]
-        outputs = analyse_file(task.path, _CaptureConfig(**fields), options, position=task.position)
-        kept.append(keep.image)
-        provenance = keep.image.provenance
-        if provenance is not None:
-            provenance.steps = [s for s in provenance.steps if s.process != _KeepImage.name]
-    summary = json.loads(Path(outputs["summary"]).read_text())
-    return kept[0], summary
+    kept: list[tuple[SkipperImage, dict[str, Any]]] = []
+    analyse_file(task.path, task.analysis, options, position=task.position, on_result=lambda i, s: kept.append((i, s)))
+    return kept[0]
 
 
 def _evaluate(
