@@ -38,6 +38,7 @@ _EXPORTS = {
     "monitor_registry": ".plugins",
     "process_registry": ".plugins",
     "Process": ".process",
+    "Product": ".products",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .pipeline import Pipeline, Provenance, RunContext
     from .plugins import monitor_registry, process_registry
     from .process import Process
+    from .products import Product
 
 
 def __getattr__(name: str) -> Any:
@@ -90,6 +92,7 @@ __all__ = [
     "Pipeline",
     "Process",
     "ProcessError",
+    "Product",
     "Provenance",
     "RunContext",
     "SkipperImage",

@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .parameters import Configurable, Param
+from .products import Product, check_products
 
 if TYPE_CHECKING:
     from .image import Amplifier, SkipperImage
@@ -51,12 +52,16 @@ class Process(Configurable):
         chains run in the order of the configured sequence.
     per_amplifier : bool
         If True, :meth:`run` calls :meth:`process_amplifier` once per amplifier.
+    products : tuple of Product
+        What the process makes (images, tables, results, figures; :mod:`waders.core.products`),
+        checked when the class is defined.  The writers of a command are chosen from them.
     """
 
     name: ClassVar[str] = "Process"
     domain: ClassVar[str] = "ana"
     order: ClassVar[int] = 100
     per_amplifier: ClassVar[bool] = False
+    products: ClassVar[tuple[Product, ...]] = ()
 
     ignored_keys: ClassVar[dict[str, str]] = {
         "__DEBUG__": "pysimdamicm debug flag; use waders --debug",
@@ -72,6 +77,8 @@ class Process(Configurable):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         if "name" not in vars(cls):
             cls.name = cls.__name__
+        if "products" in vars(cls):
+            cls.products = check_products(cls.__name__, vars(cls)["products"])
         super().__init_subclass__(**kwargs)
 
     @classmethod
