@@ -101,6 +101,7 @@ def analyse(
     image: int | None = None,
     ccd: int | None = None,
     conditions: str | Path | None = None,
+    plots: bool = False,
     **overrides: Any,
 ) -> AnalysisResult:
     """Analyse one image as ``waders ana`` does and return the result in memory.
@@ -124,6 +125,9 @@ def analyse(
         Identifiers (default: the header, then the file name; see ``waders ana --help``).
     conditions : path, optional
         Conditions database for parameters set to ``"conditions"``.
+    plots : bool
+        Let every process draw its plots (``--save-plots``): ``result.figures`` holds them as
+        matplotlib Figures, :meth:`AnalysisResult.write` writes them under ``plots/``.
     **overrides
         Parameter values: ``gain=10.0`` (CalibrationProcess.gain, ADU per electron),
         ``skip_start``/``row_end``/... (input ranges) or any ``PROCESS__PARAM=VALUE``
@@ -143,22 +147,25 @@ def analyse(
     """
     from waders.core.versions import waders_versions
 
-    from .runner import AnalysisOptions, output_stem, run_image
-    from .schema import SUMMARY_FORMAT
-    from .summary import summarise
+    from .runner import AnalysisOptions, output_stem, run_chain
+    from .sinks import OutputJob, summary_document
 
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"{path}: no such file", hint="give the path of a FITS image")
     validated = analysis_config(config, sequence=sequence, **overrides)
     options = AnalysisOptions(
-        seed=seed, run=run, image=image, ccd=ccd, conditions=Path(conditions) if conditions is not None else None
+        seed=seed,
+        run=run,
+        image=image,
+        ccd=ccd,
+        conditions=Path(conditions) if conditions is not None else None,
+        save_plots=plots,
     )
-    # no output directory: processes draw nothing and write nothing
+    # no output directory: nothing is written (figures stay in memory)
     options.output_dir = None  # type: ignore[assignment]
-    analysed = run_image(path, validated, options)
+    analysed, processes, context = run_chain(path, validated, options)
     options.output_dir = Path(".")
-    summary = summarise(analysed, validated, input_path=str(path), versions=waders_versions())
-    result = AnalysisResult(path, validated, analysed, {"format": SUMMARY_FORMAT, **summary}, options)
     analysed.meta.setdefault("stem", output_stem(path))
-    return result
+    job = OutputJob(path, analysed, validated, processes, options, waders_versions(), context.figures)
+    return AnalysisResult(path, validated, analysed, summary_document(job), options, processes, context.figures)

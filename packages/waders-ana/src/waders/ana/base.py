@@ -8,7 +8,8 @@ are simply not used (outputs keep the amplifier's shape, with NaN where undefine
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -83,6 +84,8 @@ class AnalysisProcess(Process):
 
     The ``id_*`` ranges follow pysimdamicm: start ``null`` = 0, end ``null`` or negative =
     up to the last; a process value overrides the ``input.image`` value for this process.
+    The ``input.image`` ranges reach the process when the chain is built
+    (:meth:`with_input_ranges`, :func:`waders.ana.runner.build_chain`).
     """
 
     domain: ClassVar[str] = "ana"
@@ -94,6 +97,10 @@ class AnalysisProcess(Process):
     id_col_start = Param(None, RANGE_KIND, doc="first column used; null = input.image value, else 0")
     id_col_end = Param(None, RANGE_KIND, doc="end of the column range (exclusive); null/negative = all")
 
+    #: Configured input ranges ``{"skip"|"row"|"col": (start, end)}`` used where the process's
+    #: own ``id_*`` are null (empty: the whole axis); see :meth:`with_input_ranges`.
+    input_ranges: Mapping[str, tuple[int | None, int | None]] = MappingProxyType({})
+
     ignored_keys: ClassVar[dict[str, str]] = {
         "format_figures": "plots are PNG (waders ana --plot-format pdf for PDF)",
         "create_ttree": "per-pixel ROOT trees are not written; use --save-img for the images",
@@ -103,8 +110,14 @@ class AnalysisProcess(Process):
         "display": "interactive display of pysimdamicm; plots are written with --save-plots",
     }
 
+    def with_input_ranges(self, ranges: Mapping[str, tuple[int | None, int | None]]) -> AnalysisProcess:
+        """A copy of the process that uses ``ranges`` (the ``input.image`` id_* values) as its defaults."""
+        clone = self.replace()
+        clone.input_ranges = dict(ranges)
+        return clone
+
     def _range(self, image: SkipperImage, axis: str, length: int) -> tuple[int, int]:
-        ranges = image.meta.get("ranges", {})
+        ranges = self.input_ranges
         start = getattr(self, f"id_{axis}_start")
         end = getattr(self, f"id_{axis}_end")
         default_start, default_end = ranges.get(axis, (None, None))

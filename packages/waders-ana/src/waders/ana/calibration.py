@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from waders.core import Param, RunContext, SkipperImage
+from waders.core import Param, Product, RunContext, SkipperImage
 from waders.core.errors import ConfigError
 from waders.core.image import Amplifier
 from waders.core.kinds import Choice, Float, Union
 
 from .base import AnalysisProcess
+from .summary import Fallback, SummaryPart, finite_or_zero
 
 __all__ = ["CalibrationProcess"]
 
@@ -38,6 +39,12 @@ class CalibrationProcess(AnalysisProcess):
 
     order: ClassVar[int] = 25
     per_amplifier: ClassVar[bool] = True
+    summary_order: ClassVar[int] = 30
+    products = (
+        Product("mean_compressed_pedestal_subtracted_e", "image", "e-", "<image>_e: the input divided by the gain"),
+        Product("gain_adu_per_e", "result", "ADU/e-", "gain used"),
+        Product("gain_source", "result", doc="where the gain comes from (fit, configuration, conditions, fallback)"),
+    )
 
     image = Param("mean_compressed_pedestal_subtracted", doc="input image product (ADU)")
     gain = Param(
@@ -48,6 +55,29 @@ class CalibrationProcess(AnalysisProcess):
         doc="gain (ADU per electron), or 'conditions' to look it up in the conditions database",
     )
     from_dc_fit = Param(False, doc="use the gain fitted by FitDarkCurrentProcess for this image")
+
+    def summary_part(self, image: SkipperImage) -> SummaryPart:
+        """The gain used and its source per amplifier; a warning when the configured gain replaced the fit."""
+        part = SummaryPart()
+        for name, amp in image.amplifiers.items():
+            calibration = amp.results.get(self.name)
+            if not calibration:
+                continue
+            part.amplifiers[name] = {
+                "gain_adu_per_e": calibration["gain_adu_per_e"],
+                "gain_source": calibration.get("gain_source"),
+            }
+            if calibration.get("fallback_reason"):
+                part.warnings[name] = [f"{name}: {self.name}: {calibration['gain_source']}"]
+        return part
+
+    def info_part(self, image: SkipperImage) -> dict[str, Any]:
+        """``<A>_gain`` for the ROOT info tree, unless a fit gives it."""
+        return {
+            f"{name}_gain": Fallback(finite_or_zero(amp.results[self.name].get("gain_adu_per_e")))
+            for name, amp in image.amplifiers.items()
+            if self.name in amp.results and "gain_adu_per_e" in amp.results[self.name]
+        }
 
     def gain_for(
         self, amplifier: Amplifier, image: SkipperImage | None = None, context: RunContext | None = None

@@ -7,11 +7,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from waders.core import Param, RunContext, SkipperImage
+from waders.core import Param, Product, RunContext, SkipperImage
 from waders.core.kinds import Float, ListOf, Str
 from waders.io.reduce import DEFAULT_BLOCK_BYTES, reduce_skips, skip_reduction
 
 from .base import AnalysisProcess
+from .summary import SummaryPart
 
 __all__ = ["CompressSkipperProcess"]
 
@@ -31,6 +32,20 @@ class CompressSkipperProcess(AnalysisProcess):
     """
 
     order: ClassVar[int] = 10
+    products = (
+        Product(
+            "mean_compressed",
+            "image",
+            "ADU",
+            "<func>_compressed for every func_to_compress (mean: average of the skips)",
+        ),
+        Product("std_compressed", "image", "ADU", "standard deviation of the skips of each pixel"),
+        Product(
+            "saturated_pixels", "image", doc="1 where the pixel is saturated (needs mean and std)", switch="saturation"
+        ),
+        Product("xtalk", "image", doc="1 where the skip spread is an outlier in every amplifier", switch="xtalk"),
+        Product("n_skips_used", "result", doc="skips reduced (skip_start .. skip_stop)"),
+    )
     image = Param("raw", doc="input: the raw samples")
     func_to_compress = Param(["mean", "std"], ListOf(Str(), separator=";"), doc="numpy reductions over skips")
     saturation = Param(True, doc="flag saturated pixels (needs mean and std)")
@@ -44,6 +59,10 @@ class CompressSkipperProcess(AnalysisProcess):
         super().__init__(**values)
         for name in self.func_to_compress:
             skip_reduction(name)  # unknown reductions fail when the configuration is loaded
+
+    def summary_part(self, image: SkipperImage) -> SummaryPart:
+        """Nothing: the compressed images are image products."""
+        return SummaryPart()
 
     def run(self, data: SkipperImage, context: RunContext) -> None:
         if data.geometry.averaged or data.geometry.nskips <= 1:

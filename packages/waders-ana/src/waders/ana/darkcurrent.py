@@ -50,17 +50,15 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from waders.core import Param, RunContext, SkipperImage
+from waders.core import Param, Product, RunContext, SkipperImage
 from waders.core import units as u
 from waders.core.errors import ConfigError, DataError
 from waders.core.image import Amplifier
 from waders.core.kinds import Choice, Float, Int, Optional, Union
-from waders.core.paths import safe_name
 
 from .base import INDEX_RANGES, AnalysisProcess, parse_index_ranges
 from .fitting.pcd import (
@@ -75,6 +73,8 @@ from .fitting.pcd import (
     unfitted,
 )
 from .fitting.seeds import PCDSeeds, seed_pcd, settings_from_seeds, with_gain_guess
+from .plotting import keep_figure, wants_plots
+from .summary import Fallback, SummaryPart, finite_or_zero
 
 __all__ = ["CLUSTER_MASK", "FitDarkCurrentPerCol", "FitDarkCurrentPerRow", "FitDarkCurrentProcess"]
 
@@ -253,6 +253,65 @@ class FitDarkCurrentProcess(_DarkCurrentFit):
     """
 
     order: ClassVar[int] = 40
+    summary_order: ClassVar[int] = 10
+    products = (
+        Product("gain_adu_per_e", "result", "ADU/e-", "fitted gain (gain_err its error)"),
+        Product("lambda_e_per_pixel", "result", "e-/pixel", "dark current per unbinned pixel per image (lambda_err)"),
+        Product("lambda_e_per_pixel_per_day", "result", "e-/pixel/day", "dark current per day of exposure and readout"),
+        Product("sigma_adu", "result", "ADU", "noise sigma of the peaks (sigma_err; sigma_e in e-)"),
+        Product("mu0_adu", "result", "ADU", "position of the 0 e- peak (mu0_err)"),
+        Product("chi2_ndf", "result", doc="chi2 per degree of freedom of the fit"),
+        Product("valid", "result", doc="verdict of waders.ana.fitting.quality (status: why not)"),
+        Product("pcd_counts", "result", doc="histogram of the fitted pixels (pcd_edges in the image unit)"),
+        Product("pcd", "figure", doc="the pixel-charge distribution and the fitted model"),
+    )
+    #: (summary key of the value, key of its error) per info-tree column.
+    INFO_COLUMNS: ClassVar[dict[str, tuple[str, str]]] = {
+        "gain": ("gain_adu_per_e", "gain_err"),
+        "dc": ("lambda_e_per_pixel", "lambda_err"),
+        "sig": ("sigma_adu", "sigma_err"),
+        "mu0": ("mu0_adu", "mu0_err"),
+    }
+
+    def summary_part(self, image: SkipperImage) -> SummaryPart:
+        """Gain, dark current, noise and fit verdict per amplifier; a warning for every invalid fit.
+
+        The fitted gain is a :class:`~waders.ana.summary.Fallback`: a calibration gain wins.
+        """
+        part = SummaryPart()
+        for name, amp in image.amplifiers.items():
+            fit = amp.results.get(self.name)
+            if not fit:
+                continue
+            part.amplifiers[name] = {
+                "gain_adu_per_e": Fallback(fit.get("gain_adu_per_e")),
+                "gain_err": fit.get("gain_err"),
+                "sigma_e": fit.get("sigma_e"),
+                "lambda_e_per_pixel": fit.get("lambda_e_per_pixel"),
+                "lambda_err": fit.get("lambda_err"),
+                "lambda_e_per_pixel_per_day": fit.get("lambda_e_per_pixel_per_day"),
+                "mu0_adu": fit.get("mu0_adu"),
+                "fit_chi2_ndf": fit.get("chi2_ndf"),
+                "fit_valid": fit.get("valid"),
+                "fit_status": fit.get("status"),
+                "fit_reasons": [] if fit.get("valid") else str(fit.get("status", "unknown")).split("; "),
+                "fit_seeded_from_data": fit.get("seeded_from_data"),
+                "fit_seed_source": fit.get("seed_source"),
+            }
+            if not fit.get("valid", True):
+                part.warnings[name] = [f"{name}: {self.name}: fit invalid ({fit.get('status', 'unknown status')})"]
+        return part
+
+    def info_part(self, image: SkipperImage) -> dict[str, Any]:
+        """``<A>_gain``, ``<A>_dc``, ``<A>_sig``, ``<A>_mu0`` and their ``_err`` for the ROOT info tree."""
+        columns: dict[str, Any] = {}
+        for name, amp in image.amplifiers.items():
+            fit = amp.results.get(self.name, {})
+            for short, (key, err_key) in self.INFO_COLUMNS.items():
+                if key in fit:
+                    columns[f"{name}_{short}"] = finite_or_zero(fit[key])
+                columns[f"{name}_{short}_err"] = finite_or_zero(fit.get(err_key))
+        return columns
 
     def process_amplifier(self, image: SkipperImage, amplifier: Amplifier, context: RunContext) -> None:
         data, used = self.selection(image, amplifier)
@@ -275,7 +334,7 @@ class FitDarkCurrentProcess(_DarkCurrentFit):
         self.header_cards(image, amplifier, results)
         if not fit.valid:
             log.warning("%s, amplifier %s: %s: fit invalid: %s", image.label, amplifier.name, self.name, fit.status)
-        if self.save_plots and context.output_dir is not None:
+        if wants_plots(self, context):
             _plot_pcd(self, image, amplifier, context, fit, results)
 
     def results(self, image: SkipperImage, amplifier: Amplifier, fit: PCDFit, *, n_pixels: int) -> dict[str, Any]:
@@ -366,6 +425,33 @@ class _SliceFits(_DarkCurrentFit):
     q_threshold = Param(None, _OPTIONAL_FLOAT, per_amplifier=True, doc="count pixels above this charge per slice")
     degree_pol = Param(1, Int(min=0), doc="degree of an extra polynomial fitted to the quantities vs position")
     save_results = Param(False, doc="write the per-slice results as CSV into the output directory")
+    products = (
+        Product(
+            "slices",
+            "table",
+            per_amplifier=True,
+            doc="per-slice fit results (<stem>_<process>_<A>.csv)",
+            columns=(
+                "slice_start",
+                "slice_stop",
+                "mu0_adu",
+                "mu0_err",
+                "sigma_adu",
+                "sigma_err",
+                "lambda_e_per_pixel",
+                "lambda_err",
+                "gain_adu_per_e",
+                "gain_err",
+                "chi2_ndf",
+                "valid",
+                "n_pixels",
+            ),
+            switch="save_results",
+        ),
+        Product("lambda_slope", "result", "e-/pixel per slice", "slope of the dark current versus position"),
+        Product("sigma_slope", "result", "ADU per slice", "slope of the noise versus position"),
+        Product("trends", "figure", doc="fitted quantities per slice with the straight-line fits"),
+    )
 
     def slices(self, image: SkipperImage, amplifier: Amplifier) -> tuple[np.ndarray, np.ndarray]:
         """Start and stop (exclusive) of every slice along the process's axis."""
@@ -425,9 +511,7 @@ class _SliceFits(_DarkCurrentFit):
                 "%s, amplifier %s: %s: %d of %d slice fits invalid (e.g. %s); the trends use the valid ones",
                 image.label, amplifier.name, self.name, n_bad, n_slices, first,
             )  # fmt: skip
-        if context.output_dir is not None and self.save_results:
-            _write_csv(self, image, amplifier, context, results)
-        if self.save_plots and context.output_dir is not None:
+        if wants_plots(self, context):
             _plot_slices(self, image, amplifier, context, results)
 
     def results(
@@ -572,25 +656,7 @@ def _intercept_error(x_centred: np.ndarray, err: np.ndarray, centre: float) -> f
     return float(math.sqrt(max(gradient @ covariance @ gradient, 0.0)))
 
 
-# --- outputs ------------------------------------------------------------------------------------
-def _stem(image: SkipperImage) -> str:
-    return image.source.stem if image.source is not None else "image"
-
-
-def _plot_path(context: RunContext, image: SkipperImage, process: str, amplifier: Amplifier) -> Path:
-    fmt = context.options.get("plot_format", "png")
-    directory = Path(context.output_dir or ".") / "plots"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory / f"{safe_name(_stem(image))}_{process}_{safe_name(amplifier.name)}.{fmt}"
-
-
-def _save(fig: Any, path: Path) -> None:
-    from waders.io.atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip("."), bbox_inches="tight")
-
-
+# --- plots ---------------------------------------------------------------------------------------
 def _plot_pcd(
     process: FitDarkCurrentProcess,
     image: SkipperImage,
@@ -626,7 +692,7 @@ def _plot_pcd(
     )
     ax.text(0.98, 0.97, text, transform=ax.transAxes, ha="right", va="top", fontsize=8)
     ax.legend(loc="lower left", fontsize=8)
-    _save(fig, _plot_path(context, image, process.name, amplifier))
+    keep_figure(context, process.name, "", amplifier, fig)
 
 
 def _plot_slices(
@@ -658,32 +724,4 @@ def _plot_slices(
     for ax in axes[2:]:
         ax.set_xlabel(f"{process.axis} (slice centre)")
     fig.suptitle(f"{image.label}, amplifier {amplifier.name}: {process.name}", fontsize=10)
-    _save(fig, _plot_path(context, image, process.name, amplifier))
-
-
-def _write_csv(
-    process: _SliceFits, image: SkipperImage, amplifier: Amplifier, context: RunContext, results: dict[str, Any]
-) -> None:
-    from waders.io.atomic import atomic_path
-
-    columns = (
-        "slice_start",
-        "slice_stop",
-        "mu0_adu",
-        "mu0_err",
-        "sigma_adu",
-        "sigma_err",
-        "lambda_e_per_pixel",
-        "lambda_err",
-        "gain_adu_per_e",
-        "gain_err",
-        "chi2_ndf",
-        "valid",
-        "n_pixels",
-    )
-    table = np.column_stack([np.asarray(results[c], dtype=np.float64) for c in columns])
-    directory = Path(context.output_dir or ".")
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{safe_name(_stem(image))}_{process.name}_{safe_name(amplifier.name)}.csv"
-    with atomic_path(path) as tmp:
-        np.savetxt(tmp, table, delimiter=",", header=",".join(columns), comments="", fmt="%.8g")
+    keep_figure(context, process.name, "", amplifier, fig)

@@ -30,22 +30,22 @@ import logging
 import math
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import ndtr
 
-from waders.core import Param, RunContext, SkipperImage
+from waders.core import Param, Product, RunContext, SkipperImage
 from waders.core.errors import ConfigError, DataError
 from waders.core.image import Amplifier
 from waders.core.kinds import Float, Int, Optional
-from waders.core.paths import safe_name
 
 from .base import AnalysisProcess
 from .darkcurrent import CLUSTER_MASK
 from .fitting.peaks import MIN_PEAK_PIXELS, locate_peaks
 from .fitting.quality import assess
+from .plotting import keep_figure, wants_plots
+from .summary import Fallback, SummaryPart, study_part
 
 __all__ = ["FitCalibrationConstant", "PeakFits", "fit_peaks", "locate_peaks"]
 
@@ -278,6 +278,14 @@ class FitCalibrationConstant(AnalysisProcess):
 
     order: ClassVar[int] = 45
     per_amplifier: ClassVar[bool] = True
+    summary_order: ClassVar[int] = 40
+    products = (
+        Product("gain_adu_per_e", "result", "ADU/e-", "slope of the peak positions (gain_err its error)"),
+        Product("peak_positions_adu", "result", "ADU", "fitted position of every electron peak"),
+        Product("residuals_adu", "result", "ADU", "peak positions minus the straight line (linearity)"),
+        Product("valid", "result", doc="whether the peak fits are usable (status: why not)"),
+        Product("peaks", "figure", doc="peak positions, residuals, widths and the PCD in electrons"),
+    )
 
     image = Param("mean_compressed_pedestal_subtracted", doc="input image product (ADU)")
     n_peaks = Param(3, Int(min=2), per_amplifier=True, doc="number of electron peaks fitted (0 .. n-1)")
@@ -291,6 +299,18 @@ class FitCalibrationConstant(AnalysisProcess):
     ignored_keys: ClassVar[dict[str, str]] = {
         "use_pcd": "explicit PCD array of pysimdamicm's Python API; call waders.ana.gain.fit_peaks instead",
     }
+
+    def summary_part(self, image: SkipperImage) -> SummaryPart:
+        """Its results under ``studies``; the gain and its error per amplifier unless a dark-current fit gives them."""
+        part = study_part(self, image)
+        for name, amp in image.amplifiers.items():
+            fit = amp.results.get(self.name)
+            if fit:
+                part.amplifiers[name] = {
+                    "gain_adu_per_e": Fallback(fit.get("gain_adu_per_e")),
+                    "gain_err": Fallback(fit.get("gain_err")),
+                }
+        return part
 
     def process_amplifier(self, image: SkipperImage, amplifier: Amplifier, context: RunContext) -> None:
         data = self.input_image(amplifier)
@@ -337,15 +357,13 @@ class FitCalibrationConstant(AnalysisProcess):
         )
         if not fits.valid:
             log.warning("%s, amplifier %s: %s: fit invalid: %s", image.label, amplifier.name, self.name, fits.status)
-        if self.save_plots and context.output_dir is not None:
+        if wants_plots(self, context):
             self._plot(image, amplifier, context, fits, values)
 
     def _plot(
         self, image: SkipperImage, amplifier: Amplifier, context: RunContext, fits: PeakFits, values: np.ndarray
     ) -> None:
         from matplotlib.figure import Figure
-
-        from waders.io.atomic import atomic_path
 
         k, ok = fits.electrons, np.isfinite(fits.positions)
         fig = Figure(figsize=(10.0, 7.0))
@@ -367,10 +385,4 @@ class FitCalibrationConstant(AnalysisProcess):
             ax_pcd.set_yscale("log")
         ax_pcd.set(xlabel="charge (e-)", ylabel=f"pixels / {self.pcd_bin_width:g} e-")
         fig.suptitle(f"{image.label}, amplifier {amplifier.name}: {self.name} ({fits.status})", fontsize=10)
-        directory = Path(context.output_dir or ".") / "plots"
-        directory.mkdir(parents=True, exist_ok=True)
-        stem = image.source.stem if image.source is not None else "image"
-        fmt = context.options.get("plot_format", "png")
-        path = directory / f"{safe_name(stem)}_{self.name}_{safe_name(amplifier.name)}.{fmt}"
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, bbox_inches="tight")
+        keep_figure(context, self.name, "", amplifier, fig)

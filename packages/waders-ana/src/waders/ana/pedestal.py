@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from waders.core import Param, RunContext, SkipperImage
+from waders.core import Param, Product, RunContext, SkipperImage
 from waders.core.errors import DataError
 from waders.core.image import Amplifier
 from waders.core.kinds import Choice, Float, Int
@@ -34,6 +34,7 @@ from .base import INDEX_RANGES, AnalysisProcess, file_index_selector
 from .fitting.gaussian import MAD_TO_SIGMA, _quiet, fit_gaussians
 from .fitting.quality import assess_many
 from .plotting import figure, image_view, wants_plots
+from .summary import SummaryPart
 
 __all__ = ["PedestalSubtractionProcess"]
 
@@ -85,6 +86,24 @@ class PedestalSubtractionProcess(AnalysisProcess):
 
     order: ClassVar[int] = 20
     per_amplifier: ClassVar[bool] = True
+    summary_order: ClassVar[int] = 20
+    products = (
+        Product(
+            "mean_compressed_pedestal_subtracted",
+            "image",
+            "ADU",
+            "<image>_pedestal_subtracted: input minus the pedestal",
+        ),
+        Product("pedestal_adu", "result", "ADU", "mean pedestal"),
+        Product("noise_adu", "result", "ADU", "mean noise sigma (the noise of cluster thresholds)"),
+        Product("noise_adu_spread", "result", "ADU", "spread of the noise sigmas"),
+        Product("region", "result", doc="where the pedestal was estimated: overscan, prescan or active"),
+        Product("pedestal_row", "result", "ADU", "pedestal per row (pedestal_col per column with axis col/both)"),
+        Product("sigma_row", "result", "ADU", "noise sigma per row (sigma_col per column)"),
+        Product("pedestal", "figure", doc="pedestal and noise per row/column (pedestal_per_<axis>)"),
+        Product("pcd", "figure", doc="pixel-charge distribution after the subtraction (with save_pcd)"),
+        Product("image", "figure", doc="the pedestal-subtracted image (with save_pcd)"),
+    )
 
     image = Param("mean_compressed", doc="input image product (ADU)")
     method = Param(
@@ -177,6 +196,53 @@ class PedestalSubtractionProcess(AnalysisProcess):
         image.add_header_card("PSNSIG", n_sigma, "outlier masking (MAD units)")
         image.add_header_card(f"PSSIG{name}", results["noise_adu"], "mean pedestal sigma (ADU)")
         image.add_header_card(f"PSESIG{name}", results["noise_adu_spread"], "spread of the pedestal sigmas (ADU)")
+
+    def summary_part(self, image: SkipperImage) -> SummaryPart:
+        """Pedestal and noise of every amplifier (``pedestal_adu``, ``noise_adu``, ...) and their warnings."""
+        part = SummaryPart()
+        for name, amp in image.amplifiers.items():
+            pedestal = amp.results.get(self.name)
+            if not pedestal:
+                continue
+            numbers = {
+                "pedestal_adu": pedestal.get("pedestal_adu"),
+                "noise_adu": pedestal.get("noise_adu"),
+                "pedestal_region": pedestal.get("region"),
+            }
+            valid_keys = [key for key in pedestal if key.startswith("fit_valid_")]
+            warnings = []
+            if valid_keys:
+                invalid = sum(
+                    int(np.count_nonzero(~np.asarray(pedestal[key]) & np.isfinite(pedestal[f"pedestal_{key[10:]}"])))
+                    for key in valid_keys
+                )
+                numbers["pedestal_fits_invalid"] = invalid
+                if invalid:
+                    warnings.append(f"{name}: {self.name}: {invalid} Gaussian fit(s) of the pedestal invalid")
+            if pedestal.get("drift_warning"):
+                warnings.append(f"{name}: {self.name}: {pedestal['drift_warning']}")
+            part.amplifiers[name] = numbers
+            part.warnings[name] = warnings
+        return part
+
+    def info_part(self, image: SkipperImage) -> dict[str, Any]:
+        """``<A>_pedestal_{mu,sigma}_<axis>_ADU`` (per row/column) and their means, for the ROOT info tree."""
+        columns: dict[str, Any] = {}
+        for name, amp in image.amplifiers.items():
+            pedestal = amp.results.get(self.name, {})
+            for axis in ("row", "col"):
+                if f"pedestal_{axis}" in pedestal:
+                    mu = np.asarray(pedestal[f"pedestal_{axis}"], dtype=np.float64)
+                    sigma = np.asarray(pedestal[f"sigma_{axis}"], dtype=np.float64)
+                    columns[f"{name}_pedestal_mu_{axis}_ADU"] = mu
+                    columns[f"{name}_pedestal_sigma_{axis}_ADU"] = sigma
+                    columns[f"{name}_pedestal_mu_{axis}_mean_ADU"] = (
+                        float(np.nanmean(mu)) if np.isfinite(mu).any() else 0.0
+                    )
+                    columns[f"{name}_pedestal_sigma_{axis}_mean_ADU"] = (
+                        float(np.nanmean(sigma)) if np.isfinite(sigma).any() else 0.0
+                    )
+        return columns
 
     def _plot(
         self, image: SkipperImage, amplifier: Amplifier, context: RunContext, results: dict[str, Any], axes: tuple

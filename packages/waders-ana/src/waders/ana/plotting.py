@@ -1,7 +1,9 @@
 """Plots of waders-ana: one style, titled with the input and amplifier, axes with units.
 
 Processes draw only when asked (``save_plots``, set for all by ``waders ana
---save-plots``) and write under ``<output_dir>/plots/``.  Images use a robust colour
+--save-plots``) and keep their figures in the run context (:func:`keep_figure`); they write
+no file.  The figure sink of :mod:`waders.ana.sinks` writes them under ``<output_dir>/plots/``
+(:func:`plot_path`), :func:`waders.ana.analyse` returns them.  Images use a robust colour
 scale (percentiles), so a few bright pixels do not hide the rest.
 """
 
@@ -18,7 +20,17 @@ from waders.core.image import Amplifier, SkipperImage
 from waders.core.paths import safe_name
 from waders.core.pipeline import RunContext
 
-__all__ = ["figure", "figure_title", "image_view", "new_figure", "plot_path", "save_figure", "wants_plots"]
+__all__ = [
+    "figure",
+    "figure_name",
+    "figure_title",
+    "image_view",
+    "keep_figure",
+    "new_figure",
+    "plot_path",
+    "save_figure",
+    "wants_plots",
+]
 
 STYLE = {
     "figure.figsize": (7.0, 4.5),
@@ -33,18 +45,33 @@ STYLE = {
 
 
 def wants_plots(process: Any, context: RunContext | None) -> bool:
-    """True if a process should draw: its ``save_plots`` is set and there is an output directory."""
-    return bool(getattr(process, "save_plots", False) and context is not None and context.output_dir is not None)
+    """True if a process should draw: its ``save_plots`` is set (and it runs in a context)."""
+    return bool(getattr(process, "save_plots", False) and context is not None)
 
 
-def plot_path(context: RunContext, image: SkipperImage, process: str, what: str, amplifier: Amplifier | None) -> Path:
-    """``<output>/plots/<stem>_<process>_<what>[_<amp>].<format>``."""
-    stem = image.meta.get("stem") or (image.source.name.split(".")[0] if image.source else "image")
-    fmt = context.options.get("plot_format", "png")
-    amp = f"_{safe_name(amplifier.name)}" if amplifier is not None else ""
-    directory = Path(context.output_dir or ".") / "plots"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory / f"{safe_name(stem)}_{safe_name(process)}_{safe_name(what)}{amp}.{fmt}"
+def figure_name(what: str, amplifier: Amplifier | None = None) -> str:
+    """Name of a figure within its process: ``<what>[_<amp>]`` (``<amp>`` alone when ``what`` is empty)."""
+    parts = [safe_name(what)] if what else []
+    if amplifier is not None:
+        parts.append(safe_name(amplifier.name))
+    return "_".join(parts) or "figure"
+
+
+def keep_figure(context: RunContext, process: str, what: str, amplifier: Amplifier | None, fig: Any) -> None:
+    """Put a drawn figure into the run context (``context.figures[process][figure_name(what, amplifier)]``)."""
+    context.add_figure(process, figure_name(what, amplifier), fig)
+
+
+def image_stem(image: SkipperImage) -> str:
+    """File-name stem of an image's outputs (``meta["stem"]``, else the source name up to its first dot)."""
+    return str(image.meta.get("stem") or (image.source.name.split(".")[0] if image.source else "image"))
+
+
+def plot_path(directory: Path, stem: str, process: str, name: str, fmt: str = "png") -> Path:
+    """``<directory>/plots/<stem>_<process>_<name>.<format>`` (the directory is created)."""
+    plots = Path(directory) / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    return plots / f"{safe_name(stem)}_{safe_name(process)}_{name}.{fmt}"
 
 
 def new_figure(
@@ -92,13 +119,13 @@ def figure(
     nrows: int = 1,
     size: tuple[float, float] | None = None,
 ) -> Iterator[tuple[Any, Any]]:
-    """Create a figure (:func:`new_figure`), yield ``(fig, axes)``, then save it under ``plots/``."""
+    """Create a figure (:func:`new_figure`), yield ``(fig, axes)``, then keep it in the run context."""
     import matplotlib
 
     with matplotlib.rc_context(STYLE):
         fig, axes = new_figure(figure_title(image, process, amplifier), ncols=ncols, nrows=nrows, size=size)
         yield fig, axes
-        save_figure(fig, plot_path(context, image, process, what, amplifier))
+    keep_figure(context, process, what, amplifier, fig)
 
 
 def image_view(ax: Any, data: np.ndarray, *, label: str, percentiles: tuple[float, float] = (1, 99)) -> Any:

@@ -93,6 +93,10 @@ class AnalysisResult:
     summary : dict
         What ``<stem>.summary.json`` holds (format ``waders-summary-1``, see
         :func:`waders.ana.schema.summary_schema`), without the ``outputs`` key.
+    processes : list of Process
+        The chain that ran (its declared products: ``products()``, :mod:`waders.core.products`).
+    figures_by_process : dict
+        ``{process name: {figure name: matplotlib Figure}}`` drawn with ``analyse(..., plots=True)``.
     """
 
     path: Path
@@ -100,9 +104,12 @@ class AnalysisResult:
     image: SkipperImage
     summary: dict[str, Any]
     options: Any = None
+    processes: list[Any] = field(default_factory=list)
+    figures_by_process: dict[str, dict[str, Any]] = field(default_factory=dict)
     _amplifiers: dict[str, AmplifierResult] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.processes = list(self.processes or self.config.steps)
         numbers = self.summary.get("amplifiers", {})
         self._amplifiers = {n: AmplifierResult(a, numbers.get(n, {})) for n, a in self.image.amplifiers.items()}
 
@@ -113,11 +120,35 @@ class AnalysisResult:
 
     @property
     def clusters(self) -> Any:
-        """Clusters found by ClusterFinder, an awkward Array (one record per cluster), or None.
+        """The ``clusters`` table (ClusterFinder's), an awkward Array (one record per cluster), or None.
 
         Energies are in keV, positions in 1-based file pixels (``docs/outputs.md``).
         """
-        return self.image.results.get("ClusterFinder", {}).get("clusters")
+        from .sinks import clusters_table
+
+        return clusters_table(self.image, self.processes)
+
+    @property
+    def figures(self) -> dict[str, Any]:
+        """Figures drawn with ``analyse(..., plots=True)``: ``{"<process>_<name>": Figure}`` (empty otherwise).
+
+        The keys are the plot file names of ``waders ana --save-plots`` without the stem and suffix,
+        e.g. ``"FitDarkCurrentProcess_CCD_A"``.
+        """
+        from .sinks import flat_figures
+
+        return flat_figures(self.figures_by_process)
+
+    def tables(self) -> dict[str, Any]:
+        """Every declared table that was made: ``{"<process>.<table>": table}`` (image tables only)."""
+        from waders.core.products import declared
+
+        out = {}
+        for process, product in declared(self.processes, "table"):
+            value = self.image.results.get(process.name, {}).get(product.name)
+            if value is not None:
+                out[f"{process.name}.{product.name}"] = value
+        return out
 
     @property
     def warnings(self) -> list[str]:
@@ -180,18 +211,26 @@ class AnalysisResult:
     def write(self, directory: str | Path, *, save_images: bool = False) -> dict[str, str]:
         """Write the outputs ``waders ana`` writes into ``directory``; return ``{kind: path}``.
 
-        The summary, the clusters ROOT file (when ClusterFinder ran) and, with
-        ``save_images``, ``<stem>_waders.fits`` with the image products (BUNIT cards).
+        The same sinks as ``waders ana`` (:mod:`waders.ana.sinks`): the summary, the clusters
+        ROOT file (when a process declares a ``clusters`` table), with ``save_images``
+        ``<stem>_waders.fits`` with the image products (BUNIT cards), and the :attr:`figures`
+        under ``plots/`` when there are any.
         """
         from dataclasses import replace
 
-        from .runner import AnalysisOptions, analyse_file
+        from waders.core.versions import waders_versions
+
+        from .runner import AnalysisOptions
+        from .sinks import OutputJob, write_outputs
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         options = replace(self.options or AnalysisOptions(), output_dir=directory, save_images=save_images)
-        options.save_plots = False
-        return analyse_file(self.path, self.config, options, image=self.image)
+        options.save_plots = bool(self.figures_by_process)
+        job = OutputJob(
+            self.path, self.image, self.config, self.processes, options, waders_versions(), self.figures_by_process
+        )
+        return write_outputs(job)
 
     def _amplifier(self, name: str | None) -> Amplifier:
         if name is None:

@@ -1,11 +1,13 @@
 """Analyse files: read, run the configured processes, write the outputs.
 
-Per input ``<stem>`` it writes into the output directory:
+Per input ``<stem>`` the sinks of :mod:`waders.ana.sinks`, chosen from the products the
+processes declare, write into the output directory:
 
 * ``<stem>.summary.json`` (always; see :mod:`waders.ana.summary`);
-* ``<stem>_clusters.root`` with ``clustersRec``, ``info`` and ``process_config`` when
-  ClusterFinder ran;
+* ``<stem>_clusters.root`` with ``clustersRec``, ``info`` and ``process_config`` when a
+  process declares a ``clusters`` table (ClusterFinder);
 * ``<stem>_waders.fits`` (``.fits.bz2`` with ``bz2``) with the processed images when ``save_images`` is on;
+* CSV tables of the processes that declare them with a switch that is on (``save_results``);
 * PNG plots under ``plots/`` when plots are requested.
 
 A bad file does not stop a batch: it is reported and the others still run.
@@ -14,7 +16,6 @@ A bad file does not stop a batch: it is reported and the others still run.
 from __future__ import annotations
 
 import glob
-import json
 import logging
 import math
 import re
@@ -23,8 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from waders.core.amplifiers import check_amplifier_keys
 from waders.core.config import Config
 from waders.core.errors import InputFileError, WadersError, failure_message
@@ -32,17 +31,16 @@ from waders.core.image import SkipperImage
 from waders.core.paths import unique_stems
 from waders.core.pipeline import Pipeline, RunContext
 from waders.core.versions import waders_versions
-from waders.io.atomic import atomic_path
-from waders.io.fits import read_image, write_processed
+from waders.io.fits import read_image
 
-from .schema import SUMMARY_FORMAT
-from .summary import info_columns, process_config_columns, summarise
+from .sinks import OROOT_PARTS, OutputJob, clusters_table, write_outputs
 
 __all__ = [
     "AnalysisOptions",
     "BatchResult",
     "analyse_file",
     "analyse_files",
+    "build_chain",
     "expand_inputs",
     "output_stem",
     "run_image",
@@ -83,10 +81,6 @@ class BatchResult:
     def ok(self) -> bool:
         """True when every input was analysed."""
         return not self.failures
-
-
-#: Directory (inside the output directory) of the per-image parts of an ``--oroot`` file.
-OROOT_PARTS = ".waders-oroot-parts"
 
 
 def merge_oroot(paths: Sequence[Path], options: AnalysisOptions) -> Path | None:
@@ -165,13 +159,31 @@ def _identify(image: SkipperImage, path: Path, options: AnalysisOptions, positio
     image.meta.update(run=run, image=image_id, ccd=ccd)
 
 
-def _ranges(config: Config) -> dict[str, tuple[int | None, int | None]]:
+def input_ranges(config: Config) -> dict[str, tuple[int | None, int | None]]:
+    """The ``input.image`` id_skip/id_row/id_col ranges: ``{axis: (start, end)}``."""
     image = config.input.image if config.input else None
     if image is None:
         return {}
     return {
         axis: (getattr(image, f"id_{axis}_start"), getattr(image, f"id_{axis}_end")) for axis in ("skip", "row", "col")
     }
+
+
+def build_chain(config: Config, *, save_plots: bool = False) -> list[Any]:
+    """The processes to run: the configured steps with the input ranges bound (and ``save_plots`` set).
+
+    Analysis processes get the ``input.image`` ranges as their defaults
+    (:meth:`~waders.ana.base.AnalysisProcess.with_input_ranges`).
+    """
+    from .base import AnalysisProcess
+
+    ranges = input_ranges(config)
+    chain = []
+    for step in config.steps:
+        if isinstance(step, AnalysisProcess):
+            step = step.with_input_ranges(ranges)
+        chain.append(step.replace(save_plots=True) if save_plots else step)
+    return chain
 
 
 def _extensions(image: SkipperImage) -> list[Any]:
@@ -192,55 +204,6 @@ def pysimdamicm_names(path: Path, image: SkipperImage) -> tuple[str, str]:
     return root_name, f"{output_stem(path)}_EXT{extensions[0]}_waders.fits"
 
 
-def _clusters_file(
-    path: Path, image: SkipperImage, config: Config, versions: dict[str, str], e2eV: float, layout: str = "waders"
-) -> None:
-    import awkward as ak
-
-    from waders.io.root import open_output, write_clusters_tree, write_records_tree
-    from waders.io.root.titles import CLUSTERS_REC_TITLE
-
-    clusters = image.results.get("ClusterFinder", {}).get("clusters")
-    if clusters is None:
-        clusters = ak.Array([])
-    fields = list(clusters.fields) if len(clusters.fields) else []
-    pixel_fields = [f for f in fields if f.startswith("pixels_") or f == "seed_nsig_pixels"]
-    # per-cluster lists (EvalCTIProcess's vcti_pix, vcti_rate, ...) are grouped by their prefix
-    list_fields = [f for f in fields if f not in pixel_fields and clusters[f].ndim == 2]
-    scalar_fields = [f for f in fields if f not in pixel_fields and f not in list_fields]
-    per_cluster = clusters[scalar_fields] if scalar_fields else clusters
-    pixels = ak.zip({f: clusters[f] for f in pixel_fields}) if pixel_fields else None
-    counts = np.array([len(clusters)])
-    groups: dict[str, list[str]] = {}
-    for name in list_fields:
-        groups.setdefault(name.split("_", 1)[0], []).append(name)
-    lists = {g: ak.unflatten(ak.zip({f: clusters[f] for f in names}), counts) for g, names in groups.items()}
-    with open_output(path) as out:
-        write_clusters_tree(
-            out,
-            "clustersRec",
-            np.array([image.meta.get("run", 0)], dtype=np.int32),
-            ak.unflatten(per_cluster, counts),
-            ak.unflatten(pixels, counts) if pixels is not None else None,
-            lists=lists or None,
-            title=CLUSTERS_REC_TITLE,
-        )
-        write_records_tree(out, "info", {k: _one_entry(v) for k, v in info_columns(image).items()})
-        write_records_tree(out, "process_config", process_config_columns(config, versions, e2eV))
-    if layout == "pysimdamicm":
-        from waders.io.root.pysimdamicm import convert_to_pysimdamicm
-
-        convert_to_pysimdamicm(path)
-
-
-def _one_entry(value: Any) -> Any:
-    import awkward as ak
-
-    if isinstance(value, np.ndarray):
-        return ak.Array([value])
-    return value
-
-
 def check_image_config(config: Config, image: SkipperImage) -> None:
     """Raise when the configuration does not fit the image, before anything runs.
 
@@ -256,8 +219,7 @@ def check_image_config(config: Config, image: SkipperImage) -> None:
 
     source = str(config.path) if config.path is not None else None
     check_amplifier_keys(config.steps, [a.geometry for a in image.amplifiers.values()], image.label, source)
-    image.meta.setdefault("ranges", _ranges(config))
-    for step in config.steps:
+    for step in build_chain(config):
         if isinstance(step, AnalysisProcess):
             for amplifier in image.amplifiers.values():
                 step.window(image, amplifier)
@@ -268,10 +230,13 @@ def check_config_against(config: Config, path: Path) -> None:
     check_image_config(config, read_image(path, config.input, lazy=True))
 
 
-def run_image(path: Path, config: Config, options: AnalysisOptions, *, position: int = 0) -> SkipperImage:
-    """Read one file and run the configured processes on it; nothing is written but plots.
+def run_chain(
+    path: Path, config: Config, options: AnalysisOptions, *, position: int = 0
+) -> tuple[SkipperImage, list[Any], RunContext]:
+    """Read one file and run the configured processes on it; nothing is written.
 
-    Plots are written under ``options.output_dir`` only with ``options.save_plots``.
+    Returns the analysed image, the chain that ran (:func:`build_chain`) and the run context
+    (its ``figures`` hold what the processes drew, with ``options.save_plots``).
 
     Raises
     ------
@@ -284,12 +249,10 @@ def run_image(path: Path, config: Config, options: AnalysisOptions, *, position:
 
         truth = read_truth(path)
     image = read_image(path, config.input)
-    stem = output_stem(path)
-    image.meta["stem"] = stem
-    image.meta["ranges"] = _ranges(config)
+    image.meta["stem"] = output_stem(path)
     check_image_config(config, image)
     _identify(image, path, options, position)
-    processes = [p.replace(save_plots=True) if options.save_plots else p for p in config.steps]
+    processes = build_chain(config, save_plots=options.save_plots)
     context = RunContext(
         seed=options.seed,
         detector=config.detector,
@@ -298,12 +261,35 @@ def run_image(path: Path, config: Config, options: AnalysisOptions, *, position:
         options={"plot_format": options.plot_format, "conditions": options.conditions},
     )
     Pipeline(processes).run(image, context)
-    found = image.results.get("ClusterFinder", {})
-    if truth is not None and found.get("clusters") is not None:
-        from .clusters.truth import match_truth
+    if truth is not None:
+        _match_truth(image, processes, truth)
+    return image, processes, context
 
-        found["clusters"] = match_truth(found["clusters"], *truth)
-    return image
+
+def _match_truth(image: SkipperImage, processes: list[Any], truth: Any) -> None:
+    """Match the declared ``clusters`` table to the Monte-Carlo truth (``--mct``)."""
+    from waders.core.products import declared
+
+    from .clusters.truth import match_truth
+
+    if clusters_table(image, processes) is None:
+        return
+    for process, _ in declared(processes, "table", "clusters"):
+        found = image.results.get(process.name, {})
+        if found.get("clusters") is not None:
+            found["clusters"] = match_truth(found["clusters"], *truth)
+            return
+
+
+def run_image(path: Path, config: Config, options: AnalysisOptions, *, position: int = 0) -> SkipperImage:
+    """Read one file and run the configured processes on it; return the analysed image (nothing is written).
+
+    Raises
+    ------
+    WadersError
+        For bad input.
+    """
+    return run_chain(path, config, options, position=position)[0]
 
 
 def analyse_file(
@@ -315,14 +301,16 @@ def analyse_file(
     versions: dict[str, str] | None = None,
     on_result: Callable[[SkipperImage, dict[str, Any]], None] | None = None,
     image: SkipperImage | None = None,
+    figures: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, str]:
-    """Analyse one file and write its outputs; return ``{kind: output path}``.
+    """Analyse one file and write its outputs (:mod:`waders.ana.sinks`); return ``{kind: output path}``.
 
     ``on_result`` is called with the analysed image and the summary document (the content of
     ``<stem>.summary.json``), in memory: the DQM evaluates its monitor elements on them without
     reading the file back.
     ``image``, when given, is ``path`` already analysed by :func:`run_image` with ``config``:
-    only the outputs are written (:meth:`waders.ana.AnalysisResult.write`).
+    only the outputs are written (:meth:`waders.ana.AnalysisResult.write`), with the figures
+    ``figures`` (``{process: {name: Figure}}``) drawn then.
 
     Raises
     ------
@@ -331,40 +319,12 @@ def analyse_file(
     """
     versions = versions or waders_versions()
     if image is None:
-        image = run_image(path, config, options, position=position)
-    processes = config.steps
-    stem = image.meta["stem"]
-    outputs: dict[str, str] = {}
-    out = options.output_dir
-    legacy = options.layout == "pysimdamicm"
-    root_name, fits_name = (
-        pysimdamicm_names(path, image) if legacy else (f"{stem}_clusters.root", f"{stem}_waders.fits")
-    )
-    if any(p.name == "ClusterFinder" for p in processes):
-        if options.oroot:  # one file for all inputs: this image's part, merged by merge_oroot
-            root_path = out / OROOT_PARTS / f"{stem}_clusters.root"
-            _clusters_file(root_path, image, config, versions, config.detector.e2eV)
-            outputs["clusters"] = str(out / options.oroot)
-        else:
-            root_path = out / root_name
-            _clusters_file(root_path, image, config, versions, config.detector.e2eV, options.layout)
-            outputs["clusters"] = str(root_path)
-    save_images = options.save_images or any(p.save_image for p in processes)
-    if save_images and (config.input is None or config.input.image.save_images):
-        fits_path = write_processed(out / f"{fits_name}{'.bz2' if options.bz2 else ''}", image, layout=options.layout)
-        outputs["images"] = str(fits_path)
-    summary = summarise(image, config, input_path=str(path), versions=versions)
-    summary = {"format": SUMMARY_FORMAT, **summary}
-    summary["outputs"] = dict(outputs)
-    summary_path = out / f"{stem}.summary.json"
-    with atomic_path(summary_path) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2, allow_nan=False))
-    outputs["summary"] = str(summary_path)
-    if options.save_plots:
-        outputs["plots"] = str(out / "plots")
-    if on_result is not None:
-        on_result(image, summary)
-    return outputs
+        image, processes, context = run_chain(path, config, options, position=position)
+        figures = context.figures
+    else:
+        processes = build_chain(config, save_plots=options.save_plots)
+    job = OutputJob(path, image, config, processes, options, versions, figures or {})
+    return write_outputs(job, on_result)
 
 
 def _analyse_batch(task: tuple[list[tuple[int, Path]], Config, AnalysisOptions]) -> list[tuple[str, Any, str | None]]:

@@ -18,6 +18,8 @@ fit could not be used).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,16 +27,54 @@ import numpy as np
 from waders.core.config import Config
 from waders.core.image import SkipperImage
 
-__all__ = ["info_columns", "json_ready", "process_config_columns", "summarise"]
+__all__ = [
+    "FIT_COLUMNS",
+    "Fallback",
+    "SummaryPart",
+    "finite_or_zero",
+    "info_columns",
+    "json_ready",
+    "merge_numbers",
+    "process_config_columns",
+    "study_part",
+    "summarise",
+    "summary_parts",
+]
 
-_FIT = "FitDarkCurrentProcess"
-#: info-tree columns from the dark-current fit: (suffix, result key, error key).
-_FIT_COLUMNS = (
-    ("gain", "gain_adu_per_e", "gain_err"),
-    ("dc", "lambda_e_per_pixel", "lambda_err"),
-    ("sig", "sigma_adu", "sigma_err"),
-    ("mu0", "mu0_adu", "mu0_err"),
-)
+#: info-tree columns ``<A>_<short>`` and ``<A>_<short>_err`` of every amplifier (0 when no
+#: process contributes them): (short name, summary key of the value).
+FIT_COLUMNS = (("gain", "gain_adu_per_e"), ("dc", "lambda_e_per_pixel"), ("sig", "sigma_adu"), ("mu0", "mu0_adu"))
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """A value a process offers unless another process gives the key a plain value.
+
+    In :func:`merge_numbers` a plain value replaces a Fallback, a Fallback never replaces
+    anything, and otherwise the first value of a key wins.
+    """
+
+    value: Any
+
+
+@dataclass
+class SummaryPart:
+    """What one process contributes to the summary of an image (its ``summary_part(image)``).
+
+    Attributes
+    ----------
+    amplifiers : dict
+        ``{amplifier name: {summary key: value}}``, the process's per-amplifier numbers
+        (keys and units of ``docs/outputs.md``); values may be :class:`Fallback`.
+    warnings : dict
+        ``{amplifier name: [message, ...]}``: problems to list under ``warnings``.
+    study : dict, optional
+        The process's entry under ``studies`` (``{"image": {...}, "amplifiers": {...}}``).
+    """
+
+    amplifiers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+    study: dict[str, Any] | None = None
 
 
 def json_ready(value: Any) -> Any:
@@ -52,86 +92,84 @@ def json_ready(value: Any) -> Any:
     return value
 
 
-def _amplifier_summary(image: SkipperImage, name: str) -> dict[str, Any]:
-    results = image.amplifiers[name].results
+def merge_numbers(target: dict[str, Any], part: dict[str, Any]) -> None:
+    """Merge one process's numbers into ``target`` (see :class:`Fallback` for the precedence)."""
+    for key, value in part.items():
+        if key not in target or (isinstance(target[key], Fallback) and not isinstance(value, Fallback)):
+            target[key] = value
+
+
+def _unwrap(value: Any) -> Any:
+    return value.value if isinstance(value, Fallback) else value
+
+
+def study_part(process: Any, image: SkipperImage) -> SummaryPart:
+    """The default part of a process: its reportable results under ``studies``.
+
+    Scalars, strings and short lists of numbers the process recorded for the image and per
+    amplifier (not images, not tables).
+    """
+    entry: dict[str, Any] = {}
+    image_values = _reportable(image.results.get(process.name, {}))
+    if image_values:
+        entry["image"] = image_values
+    per_amp = {
+        name: _reportable(amp.results[process.name])
+        for name, amp in image.amplifiers.items()
+        if process.name in amp.results
+    }
+    if per_amp:
+        entry["amplifiers"] = per_amp
+    return SummaryPart(study=entry or None)
+
+
+def summary_parts(processes: Sequence[Any], image: SkipperImage) -> list[tuple[Any, SummaryPart]]:
+    """``(process, part)`` of every process, ordered by ``summary_order`` (then chain order).
+
+    A process with a ``summary_part(image)`` method gives its own part; any other its
+    :func:`study_part`.
+    """
+    ordered = sorted(processes, key=lambda p: getattr(p, "summary_order", 100))
+    out = []
+    for process in ordered:
+        hook = getattr(process, "summary_part", None)
+        out.append((process, hook(image) if callable(hook) else study_part(process, image)))
+    return out
+
+
+def _amplifier_numbers(parts: list[tuple[Any, SummaryPart]], name: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    pedestal = results.get("PedestalSubtractionProcess")
-    if pedestal:
-        out["pedestal_adu"] = pedestal.get("pedestal_adu")
-        out["noise_adu"] = pedestal.get("noise_adu")
-        out["pedestal_region"] = pedestal.get("region")
-        invalid = sum(
-            int(np.count_nonzero(~np.asarray(pedestal[key]) & np.isfinite(pedestal[f"pedestal_{key[10:]}"])))
-            for key in pedestal
-            if key.startswith("fit_valid_")
-        )
-        if any(key.startswith("fit_valid_") for key in pedestal):
-            out["pedestal_fits_invalid"] = invalid
-    calibration = results.get("CalibrationProcess")
-    if calibration:
-        out["gain_adu_per_e"] = calibration["gain_adu_per_e"]
-        out["gain_source"] = calibration.get("gain_source")
-    fit = results.get(_FIT)
-    if fit:
-        if not calibration:
-            out["gain_adu_per_e"] = fit.get("gain_adu_per_e")
-        out["gain_err"] = fit.get("gain_err")
-        out["sigma_e"] = fit.get("sigma_e")
-        out["lambda_e_per_pixel"] = fit.get("lambda_e_per_pixel")
-        out["lambda_err"] = fit.get("lambda_err")
-        out["lambda_e_per_pixel_per_day"] = fit.get("lambda_e_per_pixel_per_day")
-        out["mu0_adu"] = fit.get("mu0_adu")
-        out["fit_chi2_ndf"] = fit.get("chi2_ndf")
-        out["fit_valid"] = fit.get("valid")
-        out["fit_status"] = fit.get("status")
-        out["fit_reasons"] = [] if fit.get("valid") else str(fit.get("status", "unknown")).split("; ")
-        out["fit_seeded_from_data"] = fit.get("seeded_from_data")
-        out["fit_seed_source"] = fit.get("seed_source")
-    gain_fit = results.get("FitCalibrationConstant")
-    if gain_fit and "gain_err" not in out:
-        out.setdefault("gain_adu_per_e", gain_fit.get("gain_adu_per_e"))
-        out["gain_err"] = gain_fit.get("gain_err")
+    for _, part in parts:
+        merge_numbers(out, part.amplifiers.get(name, {}))
+    out = {k: _unwrap(v) for k, v in out.items()}
     if "sigma_e" not in out and out.get("noise_adu") is not None and out.get("gain_adu_per_e"):
         out["sigma_e"] = out["noise_adu"] / out["gain_adu_per_e"]
-    finder = results.get("ClusterFinder")
-    if finder:
-        out["n_clusters"] = finder.get("n_clusters")
     return {k: v for k, v in out.items() if v is not None}
 
 
-def summarise(image: SkipperImage, config: Config, *, input_path: str, versions: dict[str, str]) -> dict[str, Any]:
-    """Build the summary of one analysed image (see the module docstring)."""
+def summarise(
+    image: SkipperImage,
+    config: Config,
+    *,
+    input_path: str,
+    versions: dict[str, str],
+    processes: Sequence[Any] | None = None,
+) -> dict[str, Any]:
+    """Build the summary of one analysed image (see the module docstring).
+
+    Every process contributes its part (:func:`summary_parts`); ``processes`` defaults to
+    the configured sequence.
+    """
+    parts = summary_parts(config.steps if processes is None else processes, image)
     warnings = list(image.meta.get("warnings", []))
-    for name, amp in image.amplifiers.items():
-        fit = amp.results.get(_FIT)
-        if fit and not fit.get("valid", True):
-            warnings.append(f"{name}: {_FIT}: fit invalid ({fit.get('status', 'unknown status')})")
-        invalid = _amplifier_summary(image, name).get("pedestal_fits_invalid")
-        if invalid:
-            warnings.append(f"{name}: PedestalSubtractionProcess: {invalid} Gaussian fit(s) of the pedestal invalid")
-        drift = amp.results.get("PedestalSubtractionProcess", {}).get("drift_warning")
-        if drift:
-            warnings.append(f"{name}: PedestalSubtractionProcess: {drift}")
-        reason = amp.results.get("CalibrationProcess", {}).get("fallback_reason")
-        if reason:
-            warnings.append(f"{name}: CalibrationProcess: {amp.results['CalibrationProcess']['gain_source']}")
+    for name in image.amplifiers:
+        for _, part in parts:
+            warnings += part.warnings.get(name, [])
     studies: dict[str, Any] = {}
-    for process in config.steps:
-        if process.name in _CHAIN:
-            continue
-        entry: dict[str, Any] = {}
-        image_values = _reportable(image.results.get(process.name, {}))
-        if image_values:
-            entry["image"] = image_values
-        per_amp = {
-            name: _reportable(amp.results[process.name])
-            for name, amp in image.amplifiers.items()
-            if process.name in amp.results
-        }
-        if per_amp:
-            entry["amplifiers"] = per_amp
-        if entry:
-            studies[process.name] = entry
+    for process in config.steps if processes is None else processes:  # chain order
+        study = next((part.study for p, part in parts if p is process), None)
+        if study:
+            studies[process.name] = study
     summary = {
         "input": input_path,
         "waders_version": versions.get("waders-ana", versions.get("waders-core")),
@@ -142,7 +180,7 @@ def summarise(image: SkipperImage, config: Config, *, input_path: str, versions:
         "geometry": image.geometry.describe(),
         "times": {k: image.meta[k] for k in ("exposure_start", "readout_start", "readout_end") if k in image.meta},
         "config": config.to_dict(),
-        "amplifiers": {name: _amplifier_summary(image, name) for name in image.amplifiers},
+        "amplifiers": {name: _amplifier_numbers(parts, name) for name in image.amplifiers},
         "timings_s": image.provenance.timings if image.provenance else {},
         "warnings": warnings,
     }
@@ -151,11 +189,6 @@ def summarise(image: SkipperImage, config: Config, *, input_path: str, versions:
     return json_ready(summary)
 
 
-#: Processes whose numbers are the per-amplifier summary (not repeated under "studies").
-_CHAIN = frozenset(
-    {"CompressSkipperProcess", "PedestalSubtractionProcess", "CalibrationProcess", _FIT, "ClusterFinder",
-     "BuildClusterMask", "ApplySelectionCuts"}
-)  # fmt: skip
 #: Longest list of numbers copied into the summary.
 _MAX_LIST = 10_000
 
@@ -199,8 +232,14 @@ def _flatten(columns: dict[str, Any], key: str, value: Any) -> None:
             _flatten(columns, f"{key}_{sub}", item)
 
 
-def info_columns(image: SkipperImage) -> dict[str, Any]:
-    """One entry of the ``info`` tree for an image (pysimdamicm's names where they exist)."""
+def info_columns(image: SkipperImage, processes: Sequence[Any] = ()) -> dict[str, Any]:
+    """One entry of the ``info`` tree for an image (pysimdamicm's names where they exist).
+
+    The image's identifiers and times, then the columns each process gives with its
+    ``info_part(image)`` method (values may be :class:`Fallback`), the ``<A>_gain``,
+    ``<A>_dc``, ``<A>_sig``, ``<A>_mu0`` columns and their ``_err`` (0 when no process gives
+    them, :data:`FIT_COLUMNS`) and ``readout_time_<axis>``.
+    """
     geometry = image.geometry
     exposure = geometry.exposure_time if math.isfinite(geometry.exposure_time) else 0.0
     read = geometry.read_time if math.isfinite(geometry.read_time) else 0.0
@@ -214,49 +253,23 @@ def info_columns(image: SkipperImage) -> dict[str, Any]:
         "readout_start": str(image.meta.get("exposure_start", "")),
         "readout_end": str(image.meta.get("readout_end", "")),
     }
-    for name, amp in image.amplifiers.items():
-        pedestal = amp.results.get("PedestalSubtractionProcess", {})
-        for axis in ("row", "col"):
-            if f"pedestal_{axis}" in pedestal:
-                mu = np.asarray(pedestal[f"pedestal_{axis}"], dtype=np.float64)
-                sigma = np.asarray(pedestal[f"sigma_{axis}"], dtype=np.float64)
-                columns[f"{name}_pedestal_mu_{axis}_ADU"] = mu
-                columns[f"{name}_pedestal_sigma_{axis}_ADU"] = sigma
-                columns[f"{name}_pedestal_mu_{axis}_mean_ADU"] = float(np.nanmean(mu)) if np.isfinite(mu).any() else 0.0
-                columns[f"{name}_pedestal_sigma_{axis}_mean_ADU"] = (
-                    float(np.nanmean(sigma)) if np.isfinite(sigma).any() else 0.0
-                )
-        fit = amp.results.get(_FIT, {})
-        calibration = amp.results.get("CalibrationProcess", {})
-        for short, key, err_key in _FIT_COLUMNS:
-            value = fit.get(key, calibration.get(key))
-            error = fit.get(err_key)
-            columns[f"{name}_{short}"] = float(value) if value is not None and math.isfinite(value) else 0.0
-            columns[f"{name}_{short}_err"] = float(error) if error is not None and math.isfinite(error) else 0.0
-    columns.update(_readout_and_transient_columns(image, columns))
-    return columns
-
-
-def _readout_and_transient_columns(image: SkipperImage, columns: dict[str, Any]) -> dict[str, Any]:
-    """The ``readout_time_<axis>`` (0..1 over the rows/columns read) and ``ect_*`` of the info tree.
-
-    ``ect_mu``, ``ect_amplitude`` (per exponential) and ``ect_chi`` (chi2/ndf) come from
-    CorrectElectronicColumnTransient; with several corrected amplifiers they are prefixed ``<A>_``.
-    """
-    out: dict[str, Any] = {}
+    contributed: dict[str, Any] = {}
+    for process in sorted(processes, key=lambda p: getattr(p, "summary_order", 100)):
+        hook = getattr(process, "info_part", None)
+        if callable(hook):
+            merge_numbers(contributed, hook(image))
+    for name in image.amplifiers:
+        for short, _ in FIT_COLUMNS:
+            for key in (f"{name}_{short}", f"{name}_{short}_err"):
+                contributed.setdefault(key, 0.0)
+    columns.update({k: _unwrap(v) for k, v in contributed.items()})
     for axis in ("row", "col"):
         sizes = [np.size(v) for k, v in columns.items() if k.endswith(f"_pedestal_mu_{axis}_ADU")]
         if sizes:
-            out[f"readout_time_{axis}"] = np.linspace(0.0, 1.0, sizes[0])
-    corrected = {
-        name: amp.results["CorrectElectronicColumnTransient"]
-        for name, amp in image.amplifiers.items()
-        if "CorrectElectronicColumnTransient" in amp.results
-    }
-    for name, ect in corrected.items():
-        prefix = "" if len(corrected) == 1 else f"{name}_"
-        out[f"{prefix}ect_mu"] = np.asarray(ect.get("ect_mu", []), dtype=np.float64)
-        out[f"{prefix}ect_amplitude"] = np.asarray(ect.get("ect_amplitude", []), dtype=np.float64)
-        chi = ect.get("ect_chi2_ndf")
-        out[f"{prefix}ect_chi"] = float(chi) if chi is not None and math.isfinite(chi) else 0.0
-    return out
+            columns[f"readout_time_{axis}"] = np.linspace(0.0, 1.0, sizes[0])
+    return columns
+
+
+def finite_or_zero(value: Any) -> float:
+    """``float(value)``, or 0.0 for None, NaN and inf (the info tree has no missing values)."""
+    return float(value) if value is not None and math.isfinite(value) else 0.0

@@ -47,11 +47,15 @@ class RunContext:
     detector : Detector
         Detector constants.
     output_dir : Path, optional
-        Where processes write plots and extra files.
+        Output directory of the driving command (processes do not write files: the
+        command's writers do, from the processes' declared products).
     save_plots : bool
         Whether processes should draw their plots.
     options : dict
         Free-form options of the driving command.
+    figures : dict
+        Figures drawn by the processes: ``{process name: {figure name: matplotlib Figure}}``
+        (:meth:`add_figure`); the driving command writes or returns them.
     """
 
     seed: int | None = None
@@ -59,6 +63,11 @@ class RunContext:
     output_dir: Path | None = None
     save_plots: bool = False
     options: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add_figure(self, process: str, name: str, figure: Any) -> None:
+        """Keep a figure drawn by ``process`` under ``name`` (a later one of the same name replaces it)."""
+        self.figures.setdefault(process, {})[name] = figure
 
     def __post_init__(self) -> None:
         if self.seed is None:

@@ -33,12 +33,13 @@ from typing import Any, ClassVar
 import awkward as ak
 import numpy as np
 
-from waders.core import Param, Process, RunContext, SkipperImage
+from waders.core import Param, Process, Product, RunContext, SkipperImage
 from waders.core.errors import ConfigError
 from waders.core.image import Amplifier
 from waders.core.kinds import JSON, Int
 
 from ..base import INDEX_RANGES, file_index_selector
+from ..summary import SummaryPart
 from .labelling import keep_seeded, label_candidates
 from .mask import SELECTION
 from .profiles import fitted_profiles
@@ -104,6 +105,20 @@ class ClusterFinder(Process):
 
     domain: ClassVar[str] = "ana"
     order: ClassVar[int] = 40
+    summary_order: ClassVar[int] = 50
+    products = (
+        Product(
+            "clusters",
+            "table",
+            "keV",
+            "one record per cluster (energies in keV, positions in 1-based file pixels, pixels_* lists); "
+            "written as the clustersRec tree",
+        ),
+        Product("n_clusters", "result", doc="clusters found in the amplifier"),
+        Product("sigma_e", "result", "e-", "noise sigma of the thresholds"),
+        Product("q_cut_e", "result", "e-", "pixel threshold (q_cut in the image unit)"),
+        Product("q_seed_e", "result", "e-", "seed threshold (q_seed in the image unit)"),
+    )
 
     spr_threshold = Param(
         [None, 3, 4],
@@ -199,6 +214,16 @@ class ClusterFinder(Process):
             hot=hot,
             stages=stages,
             n_candidates=int(n_candidates),
+        )
+
+    def summary_part(self, image: SkipperImage) -> SummaryPart:
+        """``n_clusters`` per amplifier (the clusters themselves go to the ROOT file)."""
+        return SummaryPart(
+            amplifiers={
+                name: {"n_clusters": amp.results[self.name].get("n_clusters")}
+                for name, amp in image.amplifiers.items()
+                if amp.results.get(self.name)
+            }
         )
 
     # --- whole image ---------------------------------------------------------------------------

@@ -47,12 +47,13 @@ import awkward as ak
 import numpy as np
 from scipy import ndimage
 
-from waders.core import Param, Process, RunContext, SkipperImage
+from waders.core import Param, Process, Product, RunContext, SkipperImage
 from waders.core.errors import ConfigError, DataError
 from waders.core.geometry import AmplifierGeometry
 from waders.core.kinds import JSON, Float, Int
 
 from ..base import INDEX_RANGES, file_index_selector
+from ..summary import SummaryPart
 from .properties import Groups
 
 __all__ = [
@@ -184,6 +185,22 @@ class BuildClusterMask(Process):
 
     domain: ClassVar[str] = "ana"
     order: ClassVar[int] = 50
+    products = (
+        Product(
+            "mask_clusters",
+            "image",
+            doc="True = do not use: cluster boxes, hot rows/columns and the non-active regions",
+        ),
+        Product("mask_clusters_only", "image", doc="the cluster boxes and the non-active regions"),
+        Product(
+            "mask_clusters_ids",
+            "image",
+            doc="cluster_id * 1e10 + charge (e-) on bright pixels",
+            switch="add_cluster_id",
+        ),
+        Product("n_clusters_masked", "result", doc="clusters masked"),
+        Product("masked_fraction", "result", doc="fraction of the active region masked"),
+    )
 
     N_col_pre = Param(5, Int(min=0), doc="columns masked before each cluster pixel (readout direction)")
     N_col_post = Param(5, Int(min=0), doc="columns masked after each cluster pixel (readout direction)")
@@ -267,6 +284,10 @@ class BuildClusterMask(Process):
             mask[np.unique(rows[row_mode]), :] = True
         return mask
 
+    def summary_part(self, image: SkipperImage) -> SummaryPart:
+        """Nothing: the mask is an image product."""
+        return SummaryPart()
+
     def run(self, data: SkipperImage, context: RunContext) -> None:
         clusters = _clusters(data, self.name)
         e2eV = float(context.detector.e2eV)
@@ -323,8 +344,19 @@ class ApplySelectionCuts(Process):
     domain: ClassVar[str] = "ana"
     order: ClassVar[int] = 35
 
+    products = (
+        Product("in_hot_rows", "result", doc="True for the hot rows of the amplifier (length nrows)"),
+        Product("in_hot_columns", "result", doc="True for the hot columns (length ncols, readout order)"),
+        Product("n_hot_rows", "result", doc="number of hot rows"),
+        Product("n_hot_columns", "result", doc="number of hot columns"),
+    )
+
     cols = Param([], INDEX_RANGES, per_amplifier=True, doc="hot file columns (0-based, [a, b] closed)")
     rows = Param([], INDEX_RANGES, per_amplifier=True, doc="hot file rows (0-based, [a, b] closed)")
+
+    def summary_part(self, image: SkipperImage) -> SummaryPart:
+        """Nothing: the flags are in the clusters and the ROOT file."""
+        return SummaryPart()
 
     def run(self, data: SkipperImage, context: RunContext) -> None:
         for amp in data.amplifiers.values():

@@ -80,7 +80,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from waders.core import Param, RunContext, SkipperImage
+from waders.core import Param, Product, RunContext, SkipperImage
 from waders.core.errors import ConfigError, DataError
 from waders.core.image import Amplifier
 from waders.core.kinds import Float, Int, ListOf, Optional
@@ -287,6 +287,13 @@ class ChargeLossSkewnessProcess(AnalysisProcess):
     See :mod:`waders.ana.studies.chargeloss` for the definitions and the recorded keys.
     """
 
+    products = (
+        Product("k_cl_per_skip", "result", doc="charge-loss coefficient of every selected skip (k_cl_err_per_skip)"),
+        Product("skewness_per_skip", "result", doc="skewness of every skip-to-skip difference (skewness_err_per_skip)"),
+        Product("sigma_adu", "result", "ADU", "width of the Gaussian core of the differences"),
+        Product("kcl", "figure", doc="k_CL, skewness and the differences per skip"),
+    )
+
     order: ClassVar[int] = 15
     per_amplifier: ClassVar[bool] = True
 
@@ -473,6 +480,22 @@ class ChargeLossPlot(AnalysisProcess):
     ``baseline_skip``, ``skip_ids`` and ``n_pixels``; draws with ``save_plots``; with
     ``save_image`` stores the listed single-skip images and differences as products.
     """
+
+    products = (
+        Product("skip_mean_adu", "result", "ADU", "mean of every single-skip image over the active region"),
+        Product("skip_std_adu", "result", "ADU", "standard deviation of every single-skip image"),
+        Product("diff_mean_adu", "result", "ADU", "mean of every skip minus the baseline skip"),
+        Product("diff_std_adu", "result", "ADU", "standard deviation of every skip minus the baseline skip"),
+        Product(
+            "raw_skip",
+            "image",
+            "ADU",
+            "raw_skip_<k> and raw_skip_<k>_minus_<b> of the listed skips",
+            switch="save_image",
+        ),
+        Product("images", "figure", doc="the listed single-skip images and their differences"),
+        Product("skips", "figure", doc="mean and spread of every skip and difference"),
+    )
 
     order: ClassVar[int] = 14
 

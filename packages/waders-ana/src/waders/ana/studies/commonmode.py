@@ -65,7 +65,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from waders.core import Param, RunContext, SkipperImage
+from waders.core import Param, Product, RunContext, SkipperImage
 from waders.core.errors import DataError
 from waders.core.image import Amplifier
 from waders.core.kinds import Choice, Float, Optional
@@ -137,6 +137,18 @@ class CommonModeSubtraction(AnalysisProcess):
     ``<image>_cm``; records ``correlation_before``/``correlation_after`` (order ``amplifiers``),
     ``common_mode_rms_adu`` and per amplifier the noise before, after and expected.
     """
+
+    products = (
+        Product(
+            "mean_compressed_pedestal_subtracted_cm", "image", "ADU", "<image>_cm: the input minus the common mode"
+        ),
+        Product("noise_before_adu", "result", "ADU", "noise before the subtraction"),
+        Product("noise_after_adu", "result", "ADU", "noise after the subtraction (expected_noise_after_adu: expected)"),
+        Product("common_mode_rms_adu", "result", "ADU", "rms of the common mode"),
+        Product("correlation_before", "result", per_amplifier=False, doc="correlation matrix of the amplifiers' noise"),
+        Product("correlation_after", "result", per_amplifier=False, doc="correlation matrix after the subtraction"),
+        Product("correlation", "figure", per_amplifier=False, doc="correlation matrices before and after"),
+    )
 
     order: ClassVar[int] = 25
 

@@ -56,7 +56,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from waders.core import Param, RunContext, SkipperImage
+from waders.core import Param, Product, RunContext, SkipperImage
 from waders.core.errors import ConfigError, DataError
 from waders.core.image import Amplifier
 from waders.core.kinds import Float, Int, ListOf, Str
@@ -164,6 +164,22 @@ class CrossTalkProcess(AnalysisProcess):
 
     See :mod:`waders.ana.studies.crosstalk` for the method and the recorded keys.
     """
+
+    products = (
+        Product(
+            "mean_compressed_pedestal_subtracted_e_xtcorr",
+            "image",
+            doc="<image>_xtcorr: the crosstalk subtracted",
+            switch="correct",
+        ),
+        Product("xtalk", "image", doc="1 where the skip spread is an outlier in every amplifier"),
+        Product(
+            "alpha", "result", per_amplifier=False, doc="crosstalk matrix [dst][src] (alpha_err, alpha_null, alpha_net)"
+        ),
+        Product("std_trimmed_mean", "result", "ADU", "trimmed mean of the skip spread"),
+        Product("alpha_matrix", "figure", per_amplifier=False, doc="the crosstalk matrix"),
+        Product("scatter", "figure", per_amplifier=False, doc="destination versus source charge per pair"),
+    )
 
     order: ClassVar[int] = 30
 

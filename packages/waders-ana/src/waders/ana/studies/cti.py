@@ -88,7 +88,7 @@ from typing import Any, ClassVar
 import awkward as ak
 import numpy as np
 
-from waders.core import Param, RunContext, SkipperImage
+from waders.core import Param, Product, RunContext, SkipperImage
 from waders.core.errors import ConfigError, DataError
 from waders.core.image import Amplifier
 from waders.core.kinds import Float, Int, ListOf
@@ -566,6 +566,17 @@ class EvalCTIProcess(_ClusterWindows):
     ``background_rate``, ``background_rate_err`` and ``n_clusters`` (clusters summarised).
     """
 
+    products = (
+        Product(
+            "vcti_rate", "result", "e-/pixel", "single-electron rate behind the clusters along columns (vcti_rate_err)"
+        ),
+        Product(
+            "hcti_rate", "result", "e-/pixel", "single-electron rate behind the clusters along rows (hcti_rate_err)"
+        ),
+        Product("background_rate", "result", "e-/pixel", "single-electron rate far from clusters"),
+        Product("rates", "figure", per_amplifier=False, doc="rates versus distance"),
+    )
+
     _distance_params: ClassVar[tuple[str, ...]] = ("VCTI", "HCTI")
     _titles: ClassVar[dict[str, str]] = {"vcti": "vertical (rows behind)", "hcti": "horizontal (columns behind)"}
 
@@ -602,6 +613,17 @@ class EvalHaloProcess(_ClusterWindows):
     ``halo_pixels``, ``halo_hits``, ``background_rate``, ``background_rate_err`` and
     ``n_clusters`` (seeded clusters summarised).
     """
+
+    products = (
+        Product(
+            "halo_rate",
+            "result",
+            "e-/pixel",
+            "single-electron rate versus distance before seeded clusters (halo_rate_err)",
+        ),
+        Product("background_rate", "result", "e-/pixel", "single-electron rate far from clusters"),
+        Product("rates", "figure", per_amplifier=False, doc="rates versus distance"),
+    )
 
     order: ClassVar[int] = 511
     _distance_params: ClassVar[tuple[str, ...]] = ("radius",)

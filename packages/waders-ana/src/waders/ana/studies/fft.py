@@ -55,7 +55,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.fft
 
-from waders.core import Param, RunContext, SkipperImage
+from waders.core import Param, Product, RunContext, SkipperImage
 from waders.core.errors import DataError
 from waders.core.image import RAW, Amplifier
 from waders.core.kinds import Float, Int, Optional, Str
@@ -118,6 +118,23 @@ class FFTNoisePlot(AnalysisProcess):
     (``skip_peaks_hz``, ``row_peaks_hz``, ``*_peak_power_adu2``, ``*_peak_ratio``, ``*_peak_significance``)
     and ``peak_frequencies_hz`` (both spectra).
     """
+
+    products = (
+        Product(
+            "row_psd_adu2_per_hz",
+            "result",
+            "ADU^2/Hz",
+            "noise power spectral density along the row readout (row_frequency_hz)",
+        ),
+        Product(
+            "skip_psd_adu2_per_hz",
+            "result",
+            "ADU^2/Hz",
+            "power spectral density along the skips (raw images; skip_frequency_hz)",
+        ),
+        Product("peak_frequencies_hz", "result", "Hz", "strongest lines of both spectra"),
+        Product("spectra", "figure", doc="the noise spectra and their strongest lines"),
+    )
 
     order: ClassVar[int] = 61
     per_amplifier: ClassVar[bool] = True

@@ -42,7 +42,7 @@ from iminuit import Minuit
 from iminuit.cost import ExtendedBinnedNLL
 from scipy.special import ndtr
 
-from waders.core import Param, RunContext, SkipperImage
+from waders.core import Param, Product, RunContext, SkipperImage
 from waders.core.errors import DataError
 from waders.core.image import Amplifier
 from waders.core.kinds import Choice, Float, Int
@@ -142,6 +142,13 @@ class GaussianFitProcess(AnalysisProcess):
     ranges of file rows/columns.  Records ``mu_adu``, ``mu_err``, ``sigma_adu``, ``sigma_err``,
     ``chi2_ndf``, the histogram; header cards GFMU<A>, GFSIG<A>, GFESIG<A>, GFCHI2<A>.
     """
+
+    products = (
+        Product("mu_adu", "result", "ADU", "fitted centre (mu_err)"),
+        Product("sigma_adu", "result", "ADU", "fitted width (sigma_err)"),
+        Product("chi2_ndf", "result", doc="chi2 per degree of freedom"),
+        Product("fit", "figure", doc="the histogram and the fitted Gaussian"),
+    )
 
     order: ClassVar[int] = 62
     per_amplifier: ClassVar[bool] = True

@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from waders.core import Param, RunContext, SkipperImage
+from waders.core import Param, Product, RunContext, SkipperImage
 from waders.core.errors import ConfigError, DataError
 from waders.core.image import Amplifier
 from waders.core.kinds import Choice, Float, Int
@@ -60,6 +60,15 @@ def _stream(process: str, image: SkipperImage, amplifier: Amplifier, context: Ru
 
 class GaussianNoiseProcess(AnalysisProcess):
     """Add Gaussian noise N(0, sigma) to an image; output ``<image>_wgnoise`` (seeded per image and amplifier)."""
+
+    products = (
+        Product(
+            "mean_compressed_pedestal_subtracted_e_wgnoise",
+            "image",
+            doc="<image>_wgnoise: the input plus Gaussian noise",
+        ),
+        Product("added_std", "result", doc="standard deviation of the added noise (image unit)"),
+    )
 
     order: ClassVar[int] = 90
     per_amplifier: ClassVar[bool] = True
@@ -83,6 +92,14 @@ class GaussianNoiseProcess(AnalysisProcess):
 
 class AddBKGComponent(AnalysisProcess):
     """Add a uniform value or single-pixel clusters to the active region (input kept as ``<image>_woExtraDC``)."""
+
+    products = (
+        Product(
+            "mean_compressed_pedestal_subtracted_e_woExtraDC",
+            "image",
+            doc="<image>_woExtraDC: the input before the change (the input is modified in place)",
+        ),
+    )
 
     order: ClassVar[int] = 91
     per_amplifier: ClassVar[bool] = True

@@ -56,7 +56,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from waders.core import Param, RunContext, SkipperImage
+from waders.core import Param, Product, RunContext, SkipperImage
 from waders.core.errors import ConfigError, DataError
 from waders.core.image import RAW, Amplifier
 from waders.core.kinds import Float, Int
@@ -211,6 +211,14 @@ class RNvsNskipsPlot(AnalysisProcess):
     ``noise_err_adu``, ``sigma_1_adu``, ``sigma_1_err``, ``alpha``, ``alpha_err``, ``alpha_pull``,
     ``chi2_ndf`` and ``correlated_noise`` (alpha more than 3 errors below 0.5).
     """
+
+    products = (
+        Product("noise_adu", "result", "ADU", "noise at every number of averaged skips (n_skips, noise_err_adu)"),
+        Product("sigma_1_adu", "result", "ADU", "single-skip noise of the fit sigma_1 * N**-alpha (sigma_1_err)"),
+        Product("alpha", "result", doc="exponent of the fit (0.5 for uncorrelated noise; alpha_err)"),
+        Product("correlated_noise", "result", doc="alpha more than 3 errors below 0.5"),
+        Product("noise_vs_nskips", "figure", doc="noise versus the number of averaged skips and the fit"),
+    )
 
     order: ClassVar[int] = 60
     per_amplifier: ClassVar[bool] = True

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from waders.core import Param, RunContext, SkipperImage
+from waders.core import Param, Product, RunContext, SkipperImage
 from waders.core.errors import ConfigError
 from waders.core.image import Amplifier
 from waders.core.kinds import Choice, Float, Str
@@ -52,6 +52,12 @@ def reduction(name: str) -> Callable[..., np.ndarray]:
 
 class MeanPixelChargePerAxis(AnalysisProcess):
     """A numpy statistic (default mean) of the pixel charge per row or per column, recorded and drawn."""
+
+    products = (
+        Product("profile", "result", doc="the statistic per row or column (image unit; position, file_position)"),
+        Product("profile_mean", "result", doc="mean of the profile (profile_std its spread)"),
+        Product("profile", "figure", doc="<function>_per_<axis>: the profile"),
+    )
 
     order: ClassVar[int] = 63
     per_amplifier: ClassVar[bool] = True

@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from waders.core import Param, RunContext, SkipperImage
+from waders.core import Param, Product, RunContext, SkipperImage
 from waders.core.errors import ConfigError, DataError
 from waders.core.image import Amplifier
 from waders.core.kinds import Float, Int, ListOf
@@ -49,6 +49,7 @@ from waders.core.kinds import Float, Int, ListOf
 from ..base import AnalysisProcess
 from ..fitting.quality import assess
 from ..plotting import figure, wants_plots
+from ..summary import finite_or_zero
 
 __all__ = ["CorrectElectronicColumnTransient", "column_medians", "transient_model"]
 
@@ -89,6 +90,20 @@ class CorrectElectronicColumnTransient(AnalysisProcess):
     See :mod:`waders.ana.studies.transient` for the method and the recorded keys.
     """
 
+    products = (
+        Product(
+            "mean_compressed_pedestal_subtracted_correct_cols",
+            "image",
+            "ADU",
+            "<image>_correct_cols: the transient subtracted",
+            switch="correct_image",
+        ),
+        Product("ect_mu", "result", doc="decay constants of the exponentials (per column; ect_amplitude in ADU)"),
+        Product("ect_chi2_ndf", "result", doc="chi2 per degree of freedom of the fit (ect_valid, ect_status)"),
+        Product("column_median", "result", "ADU", "median of every column fitted"),
+        Product("columns", "figure", doc="column medians, the fit and the residuals"),
+    )
+
     order: ClassVar[int] = 22
     per_amplifier: ClassVar[bool] = True
 
@@ -113,6 +128,20 @@ class CorrectElectronicColumnTransient(AnalysisProcess):
             amps.append(amps[-1])
         mu0 = np.clip(np.asarray(mus[: self.n_exp], dtype=np.float64), 1e-6, _MU_MAX)
         return np.asarray(amps[: self.n_exp], dtype=np.float64), mu0
+
+    def info_part(self, image: SkipperImage) -> dict[str, Any]:
+        """``ect_mu``, ``ect_amplitude`` (per exponential) and ``ect_chi`` (chi2/ndf) for the ROOT info tree.
+
+        With several corrected amplifiers the names are prefixed ``<A>_``.
+        """
+        corrected = {name: amp.results[self.name] for name, amp in image.amplifiers.items() if self.name in amp.results}
+        out: dict[str, Any] = {}
+        for name, ect in corrected.items():
+            prefix = "" if len(corrected) == 1 else f"{name}_"
+            out[f"{prefix}ect_mu"] = np.asarray(ect.get("ect_mu", []), dtype=np.float64)
+            out[f"{prefix}ect_amplitude"] = np.asarray(ect.get("ect_amplitude", []), dtype=np.float64)
+            out[f"{prefix}ect_chi"] = finite_or_zero(ect.get("ect_chi2_ndf"))
+        return out
 
     def process_amplifier(self, image: SkipperImage, amplifier: Amplifier, context: RunContext) -> None:
         values = self.input_image(amplifier)

@@ -66,7 +66,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from waders.core import Param, RunContext, SkipperImage
+from waders.core import Param, Product, RunContext, SkipperImage
 from waders.core.errors import ConfigError, DataError
 from waders.core.kinds import Float, Int, ListOf, Optional
 
@@ -431,6 +431,22 @@ class TwoDGaussProcess(AnalysisProcess):
     ``gain_U`` with errors, ``chi2_ndf``, ``n_pixels`` and more (see the module docstring);
     with ``do_calibration`` adds ``<image>_e2d`` to every amplifier.
     """
+
+    products = (
+        Product("theta_rad", "result", "rad", "correlation angle of the L-U noise", per_amplifier=False),
+        Product("chi2_ndf", "result", doc="chi2 per degree of freedom (Baker-Cousins)", per_amplifier=False),
+        Product("gain_adu_per_e", "result", "ADU/e-", "gain of the amplifier (gain_err)"),
+        Product("lambda_e_per_pixel", "result", "e-/pixel", "dark current of the amplifier (lambda_err)"),
+        Product("sigma_adu", "result", "ADU", "noise of the amplifier (sigma_err)"),
+        Product(
+            "mean_compressed_pedestal_subtracted_e2d",
+            "image",
+            "e-",
+            "<image>_e2d: image / gain",
+            switch="do_calibration",
+        ),
+        Product("fit", "figure", per_amplifier=False, doc="the 2D histogram and the fit"),
+    )
 
     order: ClassVar[int] = 28
 
