@@ -47,6 +47,16 @@ def page(key: str, cls: type, distribution: str) -> str:
         lines.append(
             f"| `{info.name}`{aliases} | {_default(info.default)} | {info.unit or ''} | {kind} | {description} |"
         )
+    products = getattr(cls, "products", ())
+    if products:
+        lines += ["", "Products (what it makes; the writers of `waders ana` follow these declarations):", ""]
+        lines += ["| product | kind | unit | per amplifier | description |", "|---|---|---|---|---|"]
+        for product in products:
+            doc = product.doc.replace("|", "\\|")
+            if product.switch:
+                doc += f" (written with `{product.switch}`)"
+            where = "yes" if product.per_amplifier else "no"
+            lines.append(f"| `{product.name}` | {product.kind} | {product.unit} | {where} | {doc} |")
     ignored = getattr(cls, "ignored_keys", {})
     if ignored:
         lines += ["", "Accepted for compatibility and ignored:", ""]

@@ -8,7 +8,8 @@ import pytest
 from waders.ana.compress import CompressSkipperProcess
 from waders.ana.gain import FitCalibrationConstant, fit_peaks, locate_peaks
 from waders.ana.pedestal import PedestalSubtractionProcess
-from waders.core import SkipperImage
+from waders.ana.sinks import save_figures
+from waders.core import Pipeline, RunContext, SkipperImage
 from waders.core.errors import ConfigError, DataError
 from waders.io.synthetic import make_raw_image
 
@@ -77,7 +78,9 @@ def test_no_peaks_is_reported_not_raised():
 def test_process_records_per_amplifier(run_chain, tmp_path):
     image = image_of({"L": pcd_values(seed=7).reshape(400, 600), "U": pcd_values(gain=10.7, seed=8).reshape(400, 600)})
     process = FitCalibrationConstant(calibration={"L": 10.0, "U": 10.7}, n_peaks=3, save_plots=True)
-    run_chain(image, process, output_dir=tmp_path)
+    context = RunContext(seed=1)
+    Pipeline([process]).run(image, context)
+    save_figures(context.figures, tmp_path, "image")
     for name, gain in (("L", GAIN), ("U", 10.7)):
         result = image[name].results["FitCalibrationConstant"]
         assert result["valid"] and result["status"] == "ok" and result["gain_source"] == "calibration"

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from waders.ana.sinks import save_figures
 from waders.ana.studies.crosstalk import CrossTalkProcess, robust_median_ratio
 from waders.core import Pipeline, RunContext, SkipperImage
 from waders.core.errors import ConfigError, DataError
@@ -171,7 +172,9 @@ def test_raw_chain_with_plots(tmp_path):
         CalibrationProcess(gain=truth.gain),
         CrossTalkProcess(save_plots=True, n_boot=200),
     ]
-    Pipeline(steps).run(image, RunContext(seed=1, output_dir=tmp_path, save_plots=True))
+    context = RunContext(seed=1, save_plots=True)
+    Pipeline(steps).run(image, context)
+    save_figures(context.figures, tmp_path, "image")
     alpha, err = matrices(image, "alpha", "alpha_err")
     assert abs(alpha[1, 0] - alpha_ul) < max(3 * err[1, 0], 0.05 * alpha_ul)
     assert abs(alpha[0, 1] - alpha_lu) < max(3 * err[0, 1], 0.05 * alpha_lu)

@@ -397,17 +397,21 @@ def test_clusters_are_required():
 
 
 def test_plots_summary_and_root_output(tmp_path):
+    from waders.ana.sinks import save_figures
     from waders.ana.summary import json_ready
     from waders.io.root import open_output, read_clusters, write_clusters_tree
 
     image = busy_image(("L", "U"), seed=3)
+    run_context = context(output_dir=tmp_path, save_plots=True)
     Pipeline(
         [
             ClusterFinder(spr_threshold=THRESHOLD),
             EvalCTIProcess(VCTI=[20, 5], HCTI=[20, 5], save_plots=True),
             EvalHaloProcess(radius=[20, 5], save_plots=True),
         ]
-    ).run(image, context(output_dir=tmp_path, save_plots=True))
+    ).run(image, run_context)
+    assert not (tmp_path / "plots").exists()  # processes write nothing: the figures are in the run context
+    save_figures(run_context.figures, tmp_path, "image")
     plots = sorted(p.name for p in (tmp_path / "plots").iterdir())
     assert plots == ["image_EvalCTIProcess_rates.png", "image_EvalHaloProcess_rates.png"]
     text = json.dumps(json_ready(image.results["EvalCTIProcess"]), allow_nan=False)

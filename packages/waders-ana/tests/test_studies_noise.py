@@ -9,6 +9,7 @@ import pytest
 
 from waders.ana.compress import CompressSkipperProcess
 from waders.ana.fitting.gaussian import MAD_TO_SIGMA
+from waders.ana.sinks import save_figures
 from waders.ana.studies.noise import (
     RNvsNskipsPlot,
     fit_power_law,
@@ -89,8 +90,7 @@ def test_blank_image_uses_the_std_of_the_whole_image():
 def test_noise_values_equal_a_direct_computation_per_n():
     # the cumulative sums must give exactly the spread of the N-skip means, skip range applied
     image = raw_image(nrows=80, nskips=30)
-    image.meta["ranges"] = {"skip": (5, None)}
-    result = run(image, RNvsNskipsPlot(n_skips_per_block=7))
+    result = run(image, RNvsNskipsPlot(n_skips_per_block=7).with_input_ranges({"skip": (5, None)}))
     raw = image.amplifiers["L"].raw
     rows, cols = image.amplifiers["L"].geometry.region("overscan")
     assert list(result["n_skips"]) == [1, 8, 15, 22, 25]
@@ -163,9 +163,9 @@ def test_large_regions_are_subsampled_regularly():
 
 def test_two_amplifiers_and_plots(tmp_path):
     image, _ = make_raw_image(amplifiers=("L", "U"), nrows=40, ncols=30, nskips=16, noise=SIGMA)
-    Pipeline([RNvsNskipsPlot(save_plots=True, n_skips_per_block=-6)]).run(
-        image, RunContext(seed=1, output_dir=tmp_path)
-    )
+    context = RunContext(seed=1)
+    Pipeline([RNvsNskipsPlot(save_plots=True, n_skips_per_block=-6)]).run(image, context)
+    save_figures(context.figures, tmp_path, "image")
     for amp in ("L", "U"):
         assert np.isfinite(image.amplifiers[amp].results[NAME]["alpha"])
         assert (tmp_path / "plots" / f"image_{NAME}_noise_vs_nskips_{amp}.png").stat().st_size > 0

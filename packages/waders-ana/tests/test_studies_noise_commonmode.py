@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from waders.ana.sinks import save_figures
 from waders.ana.studies.commonmode import CommonModeSubtraction, one_factor
 from waders.core import Pipeline, RunContext, SkipperImage
 from waders.core.errors import DataError
@@ -130,9 +131,9 @@ def test_bad_inputs():
 def test_overscan_region_and_plot(tmp_path):
     rng = np.random.default_rng(10)
     image = image_of(3, rng.normal(0.0, 1.0, (ROWS, COLS)), seed=12, overscan=50)
-    Pipeline([CommonModeSubtraction(region="overscan", save_plots=True)]).run(
-        image, RunContext(seed=1, output_dir=tmp_path)
-    )
+    context = RunContext(seed=1)
+    Pipeline([CommonModeSubtraction(region="overscan", save_plots=True)]).run(image, context)
+    save_figures(context.figures, tmp_path, "image")
     summary = image.results[NAME]
     assert summary["n_pixels_used"] <= ROWS * 50
     assert np.all(np.abs(off_diagonal(summary["correlation_after"])) < 0.05)

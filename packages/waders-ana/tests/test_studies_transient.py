@@ -9,6 +9,7 @@ import pytest
 
 from waders.ana.compress import CompressSkipperProcess
 from waders.ana.pedestal import PedestalSubtractionProcess
+from waders.ana.sinks import save_figures
 from waders.ana.studies.transient import CorrectElectronicColumnTransient, transient_model
 from waders.core import Pipeline, RunContext, SkipperImage
 from waders.core.errors import ConfigError, DataError
@@ -86,8 +87,9 @@ def test_options():
 def test_pipeline_writes_plots(tmp_path):
     image = transient_image([6.0], [0.25], seed=4, nrows=60, ncols=120)
     process = CorrectElectronicColumnTransient(col_end=30, save_plots=True)
-    Pipeline([process]).run(image, RunContext(seed=1, output_dir=tmp_path, save_plots=True))
-    names = {p.name for p in (tmp_path / "plots").iterdir()}
+    context = RunContext(seed=1, save_plots=True)
+    Pipeline([process]).run(image, context)
+    names = {p.name for p in save_figures(context.figures, tmp_path, "image")}
     assert {
         "image_CorrectElectronicColumnTransient_columns_L.png",
         "image_CorrectElectronicColumnTransient_columns_U.png",

@@ -51,6 +51,7 @@ __all__ = [
     "OutputJob",
     "clusters_table",
     "flat_figures",
+    "save_figures",
     "write_clusters",
     "write_figures",
     "write_images",
@@ -269,21 +270,28 @@ def flat_figures(figures: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {f"{safe_name(process)}_{name}": fig for process, named in figures.items() for name, fig in named.items()}
 
 
+def save_figures(figures: dict[str, dict[str, Any]], directory: Path, stem: str, fmt: str = "png") -> list[Path]:
+    """Write ``{process: {name: Figure}}`` as ``<directory>/plots/<stem>_<process>_<name>.<fmt>``; return the paths."""
+    from .plotting import plot_path, save_figure
+
+    return [
+        save_figure(fig, plot_path(directory, stem, process, name, fmt))
+        for process, named in figures.items()
+        for name, fig in named.items()
+    ]
+
+
 def write_figures(job: OutputJob) -> dict[str, str]:
     """``plots/<stem>_<process>_<name>.<format>`` for the figures of processes that declare figures.
 
     A figure of a process that declares none is not written (a warning says so).
     """
-    from .plotting import plot_path, save_figure
-
     declaring = {p.name for p, _ in declared(job.processes, "figure")}
-    fmt = job.options.plot_format
     for process, named in job.figures.items():
         if process not in declaring:
             log.warning("%s drew %d figure(s) but declares no figure product: not written", process, len(named))
-            continue
-        for name, fig in named.items():
-            save_figure(fig, plot_path(job.options.output_dir, job.stem, process, name, fmt))
+    wanted = {process: named for process, named in job.figures.items() if process in declaring}
+    save_figures(wanted, job.options.output_dir, job.stem, job.options.plot_format)
     if job.options.save_plots:
         return {"plots": str(job.options.output_dir / "plots")}
     return {}

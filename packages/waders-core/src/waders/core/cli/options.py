@@ -45,14 +45,26 @@ def list_processes_text(
         if domain is not None and getattr(cls, "domain", domain) != domain:
             continue
         summary = cls.summary() if hasattr(cls, "summary") else (cls.__doc__ or "").strip().split("\n")[0]
-        rows.append((key.split("@")[0], summary, registry.distribution(key)))
+        rows.append((key.split("@")[0], summary, registry.distribution(key), products_line(cls)))
     if not rows:
         return f"no {plural} installed"
-    width = max(len(name) for name, _, _ in rows)
-    lines = [f"{name:<{width}}  {summary}  [{dist}]" for name, summary, dist in rows]
+    width = max(len(row[0]) for row in rows)
+    lines = []
+    for name, summary, dist, makes in rows:
+        lines.append(f"{name:<{width}}  {summary}  [{dist}]")
+        if makes:
+            lines.append(f"{'':<{width}}    makes: {makes}")
     lines.append("")
     lines.append(f"Show the parameters of one of them with {option} NAME.")
     return "\n".join(lines)
+
+
+def products_line(cls: type) -> str:
+    """The declared products of a process class grouped by kind: ``image a, b; table clusters; ...``."""
+    groups: dict[str, list[str]] = {}
+    for product in getattr(cls, "products", ()):
+        groups.setdefault(product.kind, []).append(product.name)
+    return "; ".join(f"{kind} {', '.join(names)}" for kind, names in groups.items())
 
 
 def describe_process(name: str, registry: Registry | None = None, domain: str | None = None) -> str:
@@ -70,6 +82,10 @@ def describe_process(name: str, registry: Registry | None = None, domain: str | 
         lines.append(f"  {info.name} = {_format_default(info.default)}{unit}  <{info.kind}>{aliases}")
         if info.doc:
             lines.append(f"      {info.doc}")
+    products = getattr(cls, "products", ())
+    if products:
+        lines += ["", "Products (what it makes; the writers follow these declarations):"]
+        lines += [f"  {product.describe()}" for product in products]
     ignored = getattr(cls, "ignored_keys", {})
     if ignored:
         lines += ["", "Accepted for compatibility and ignored: " + ", ".join(sorted(ignored))]
