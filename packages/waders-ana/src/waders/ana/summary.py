@@ -13,6 +13,14 @@ of :mod:`waders.ana.fitting.quality` on the dark-current fit and ``fit_reasons``
 not valid; ``gain_source`` says where the calibration gain comes from (``"dark-current fit"``,
 ``"configuration"``, ``"conditions #ID"``, or ``"configuration (fallback: <reason>)"`` when the
 fit could not be used).
+
+The summary names no process: each process contributes its part.  A process with a
+``summary_part(image)`` method returns a :class:`SummaryPart` (its per-amplifier numbers, its
+warnings, its ``studies`` entry); any other gets :func:`study_part` (its recorded scalars under
+``studies.<process>``).  Parts are merged in the order of the processes' ``summary_order``
+(then the chain order): the first value of a key wins, except that a :class:`Fallback` value
+(the fitted gain when a calibration gives one) gives way to a plain value.  The ROOT ``info``
+tree is assembled the same way from the processes' ``info_part(image)`` columns.
 """
 
 from __future__ import annotations
