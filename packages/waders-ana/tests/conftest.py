@@ -16,10 +16,19 @@ def configs() -> Path:
 
 @pytest.fixture
 def run_chain():
-    """Run processes on an image: run_chain(image, Process(...), ...)."""
+    """Run processes on an image: run_chain(image, Process(...), ...).
+
+    With ``output_dir=...`` the figures and switched tables are then written there, as the
+    sinks of ``waders ana`` write them (:func:`waders.ana.sinks.write_run`).
+    """
 
     def run(image, *processes, seed=1, **context):
-        Pipeline(list(processes)).run(image, RunContext(seed=seed, **context))
+        run_context = RunContext(seed=seed, **context)
+        Pipeline(list(processes)).run(image, run_context)
+        if run_context.output_dir is not None:
+            from waders.ana.sinks import write_run
+
+            write_run(image, processes, run_context, run_context.output_dir)
         return image
 
     return run

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from waders.ana.sinks import write_run
 from waders.ana.studies.chargeloss import ChargeLossPlot, ChargeLossSkewnessProcess, charge_loss_model, kcl_statistics
 from waders.core import Pipeline, RunContext, SkipperImage
 from waders.core.errors import ConfigError, DataError
@@ -149,7 +150,9 @@ def test_pipeline_writes_plots(tmp_path):
         ChargeLossPlot(save_plots=True),
         ChargeLossSkewnessProcess(save_plots=True, skip_step=10),
     ]
-    Pipeline(steps).run(image, RunContext(seed=1, output_dir=tmp_path, save_plots=True))
+    context = RunContext(seed=1, save_plots=True)
+    Pipeline(steps).run(image, context)
+    write_run(image, steps, context, tmp_path)
     names = {p.name for p in (tmp_path / "plots").iterdir()}
     for what in ("ChargeLossPlot_images", "ChargeLossPlot_skips", "ChargeLossSkewnessProcess_kcl"):
         assert f"image_{what}_L.png" in names

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from waders.ana.compress import CompressSkipperProcess
+from waders.ana.sinks import write_run
 from waders.ana.studies.fft import FFTNoisePlot, one_sided_power, strongest_lines
 from waders.core import Pipeline, RunContext, SkipperImage
 from waders.core.errors import DataError
@@ -143,7 +144,9 @@ def test_strongest_lines_and_power_helpers():
 def test_plots_and_no_active_pixels(tmp_path):
     image = image_with_lines(nrows=20)
     CompressSkipperProcess(func_to_compress=["mean"]).run(image, RunContext(seed=1))
-    Pipeline([FFTNoisePlot(save_plots=True, sample_time=DT * 1e6)]).run(image, RunContext(output_dir=tmp_path))
+    context = RunContext()
+    Pipeline([FFTNoisePlot(save_plots=True, sample_time=DT * 1e6)]).run(image, context)
+    write_run(image, [], context, tmp_path)
     assert (tmp_path / "plots" / f"image_{NAME}_spectra_L.png").stat().st_size > 0
     with pytest.raises(DataError, match="outside the id_row/id_col window"):
         FFTNoisePlot(id_col_start=105).run(image, RunContext(seed=1))

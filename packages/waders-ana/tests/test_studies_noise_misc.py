@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from waders.ana.sinks import write_run
 from waders.ana.studies.gaussfit import GaussianFitProcess
 from waders.ana.studies.injection import AddBKGComponent, GaussianNoiseProcess
 from waders.ana.studies.profiles import MeanPixelChargePerAxis
@@ -61,7 +62,9 @@ def test_gaussian_fit_skip_cols_are_file_columns_and_active_region(tmp_path):
     process = GaussianFitProcess(
         in_overscan=False, skip_cols={"U": [[200, 209]]}, skip_rows={"L": [[0, 9]]}, save_plots=True
     )
-    Pipeline([process]).run(image, RunContext(seed=1, output_dir=tmp_path))
+    context = RunContext(seed=1)
+    Pipeline([process]).run(image, context)
+    write_run(image, [process], context, tmp_path)
     assert (tmp_path / "plots" / "image_GaussianFitProcess_fit_U.png").stat().st_size > 0
     for name, mu, sigma, n_pixels in (("L", 0.4, 1.5, 290 * 100), ("U", -0.3, 2.2, 300 * 90)):
         result = image.amplifiers[name].results["GaussianFitProcess"]
@@ -114,7 +117,9 @@ def test_profile_matches_numpy(function, axis):
 def test_profile_mask_and_window(tmp_path):
     image = two_amp_image(charge=0.3)
     process = MeanPixelChargePerAxis(mask=True, charge=5.0, axis="row", id_row_end=100, save_plots=True)
-    Pipeline([process]).run(image, RunContext(seed=1, output_dir=tmp_path))
+    context = RunContext(seed=1)
+    Pipeline([process]).run(image, context)
+    write_run(image, [process], context, tmp_path)
     amp = image.amplifiers["L"]
     result = amp.results["MeanPixelChargePerAxis"]
     cols = amp.geometry.region("active")[1]

@@ -10,6 +10,7 @@ import pytest
 
 from waders.ana.compress import CompressSkipperProcess
 from waders.ana.pedestal import PedestalSubtractionProcess
+from waders.ana.sinks import write_run
 from waders.ana.studies.twodgauss import (
     TwoDGaussProcess,
     expected_counts,
@@ -155,13 +156,15 @@ def test_end_to_end_from_raw_samples_with_common_noise(tmp_path):
     )  # fmt: skip
     from waders.core import Pipeline
 
+    context = RunContext(seed=1, save_plots=True)
     Pipeline(
         [
             CompressSkipperProcess(func_to_compress=["mean"]),
             PedestalSubtractionProcess(method="mean", in_overscan=True, axis="row"),
             process,
         ]
-    ).run(image, RunContext(seed=1, output_dir=tmp_path, save_plots=True))
+    ).run(image, context)
+    write_run(image, [process], context, tmp_path)
     r = image.results["TwoDGaussProcess"]
     assert r["valid"], r["status"]
     assert r["gain_L"] == pytest.approx(10.0, rel=0.02) and r["gain_U"] == pytest.approx(10.0, rel=0.02)

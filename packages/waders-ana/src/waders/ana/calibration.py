@@ -71,10 +71,10 @@ class CalibrationProcess(AnalysisProcess):
                 part.warnings[name] = [f"{name}: {self.name}: {calibration['gain_source']}"]
         return part
 
-    def info_part(self, image: SkipperImage) -> dict[str, Any]:
+    def info_part(self, image: SkipperImage) -> dict[str | None, dict[str, Any]]:
         """``<A>_gain`` for the ROOT info tree, unless a fit gives it."""
         return {
-            f"{name}_gain": Fallback(finite_or_zero(amp.results[self.name].get("gain_adu_per_e")))
+            name: {f"{name}_gain": Fallback(finite_or_zero(amp.results[self.name].get("gain_adu_per_e")))}
             for name, amp in image.amplifiers.items()
             if self.name in amp.results and "gain_adu_per_e" in amp.results[self.name]
         }

@@ -302,16 +302,17 @@ class FitDarkCurrentProcess(_DarkCurrentFit):
                 part.warnings[name] = [f"{name}: {self.name}: fit invalid ({fit.get('status', 'unknown status')})"]
         return part
 
-    def info_part(self, image: SkipperImage) -> dict[str, Any]:
+    def info_part(self, image: SkipperImage) -> dict[str | None, dict[str, Any]]:
         """``<A>_gain``, ``<A>_dc``, ``<A>_sig``, ``<A>_mu0`` and their ``_err`` for the ROOT info tree."""
-        columns: dict[str, Any] = {}
+        parts: dict[str | None, dict[str, Any]] = {}
         for name, amp in image.amplifiers.items():
             fit = amp.results.get(self.name, {})
+            columns = parts.setdefault(name, {})
             for short, (key, err_key) in self.INFO_COLUMNS.items():
                 if key in fit:
                     columns[f"{name}_{short}"] = finite_or_zero(fit[key])
                 columns[f"{name}_{short}_err"] = finite_or_zero(fit.get(err_key))
-        return columns
+        return parts
 
     def process_amplifier(self, image: SkipperImage, amplifier: Amplifier, context: RunContext) -> None:
         data, used = self.selection(image, amplifier)

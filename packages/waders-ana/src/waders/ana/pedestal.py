@@ -225,11 +225,12 @@ class PedestalSubtractionProcess(AnalysisProcess):
             part.warnings[name] = warnings
         return part
 
-    def info_part(self, image: SkipperImage) -> dict[str, Any]:
+    def info_part(self, image: SkipperImage) -> dict[str | None, dict[str, Any]]:
         """``<A>_pedestal_{mu,sigma}_<axis>_ADU`` (per row/column) and their means, for the ROOT info tree."""
-        columns: dict[str, Any] = {}
+        parts: dict[str | None, dict[str, Any]] = {}
         for name, amp in image.amplifiers.items():
             pedestal = amp.results.get(self.name, {})
+            columns = parts.setdefault(name, {})
             for axis in ("row", "col"):
                 if f"pedestal_{axis}" in pedestal:
                     mu = np.asarray(pedestal[f"pedestal_{axis}"], dtype=np.float64)
@@ -242,7 +243,7 @@ class PedestalSubtractionProcess(AnalysisProcess):
                     columns[f"{name}_pedestal_sigma_{axis}_mean_ADU"] = (
                         float(np.nanmean(sigma)) if np.isfinite(sigma).any() else 0.0
                     )
-        return columns
+        return parts
 
     def _plot(
         self, image: SkipperImage, amplifier: Amplifier, context: RunContext, results: dict[str, Any], axes: tuple

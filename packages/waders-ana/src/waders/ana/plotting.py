@@ -24,6 +24,7 @@ __all__ = [
     "figure",
     "figure_name",
     "figure_title",
+    "image_stem",
     "image_view",
     "keep_figure",
     "new_figure",

@@ -33,7 +33,7 @@ from waders.core.pipeline import Pipeline, RunContext
 from waders.core.versions import waders_versions
 from waders.io.fits import read_image
 
-from .sinks import OROOT_PARTS, OutputJob, clusters_table, write_outputs
+from .sinks import OROOT_PARTS, OutputJob, write_outputs
 
 __all__ = [
     "AnalysisOptions",
@@ -272,8 +272,6 @@ def _match_truth(image: SkipperImage, processes: list[Any], truth: Any) -> None:
 
     from .clusters.truth import match_truth
 
-    if clusters_table(image, processes) is None:
-        return
     for process, _ in declared(processes, "table", "clusters"):
         found = image.results.get(process.name, {})
         if found.get("clusters") is not None:

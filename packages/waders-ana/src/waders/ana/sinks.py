@@ -52,10 +52,12 @@ __all__ = [
     "clusters_table",
     "flat_figures",
     "save_figures",
+    "switched_tables",
     "write_clusters",
     "write_figures",
     "write_images",
     "write_outputs",
+    "write_run",
     "write_summary",
     "write_tables",
 ]
@@ -203,32 +205,37 @@ def write_tables(job: OutputJob) -> dict[str, str]:
     The columns are the declared ``columns`` of the process's results (or of the result named
     like the table, when it is a mapping of columns).  Nothing is listed in the summary.
     """
-    written: list[str] = []
-    for process in job.processes:
+    for path in switched_tables(job.image, job.processes, job.options.output_dir, job.stem):
+        log.info("wrote %s", path)
+    return {}
+
+
+def switched_tables(image: SkipperImage, processes: Sequence[Any], directory: Path, stem: str) -> list[Path]:
+    """Write the CSV files of :func:`write_tables` into ``directory``; return their paths."""
+    written: list[Path] = []
+    for process in processes:
         switched = [d for d in getattr(process, "products", ()) if d.kind == "table" and d.switch]
         for product in switched:
             if not getattr(process, product.switch, False):
                 continue
             alone = len(switched) == 1
             holders = (
-                [(amp.name, amp.results.get(process.name)) for amp in job.image.amplifiers.values()]
+                [(amp.name, amp.results.get(process.name)) for amp in image.amplifiers.values()]
                 if product.per_amplifier
-                else [(None, job.image.results.get(process.name))]
+                else [(None, image.results.get(process.name))]
             )
             for amp_name, results in holders:
                 if not results:
                     continue
-                parts = [safe_name(job.stem), process.name]
+                parts = [safe_name(stem), process.name]
                 if not alone or amp_name is None:
                     parts.append(safe_name(product.name))
                 if amp_name is not None:
                     parts.append(safe_name(amp_name))
-                path = job.options.output_dir / ("_".join(parts) + ".csv")
+                path = directory / ("_".join(parts) + ".csv")
                 _write_csv(path, _table_columns(results, product))
-                written.append(str(path))
-    for path in written:
-        log.info("wrote %s", path)
-    return {}
+                written.append(path)
+    return written
 
 
 def _table_columns(results: dict[str, Any], product: Product) -> dict[str, Any]:
@@ -295,6 +302,20 @@ def write_figures(job: OutputJob) -> dict[str, str]:
     if job.options.save_plots:
         return {"plots": str(job.options.output_dir / "plots")}
     return {}
+
+
+def write_run(
+    image: SkipperImage, processes: Sequence[Any], context: Any, directory: Path, *, fmt: str = "png"
+) -> list[Path]:
+    """Write what a :class:`~waders.core.pipeline.Pipeline` run outside ``waders ana`` made into files.
+
+    The switched tables (:func:`write_tables`) and every figure of ``context.figures``
+    (``plots/``), named with the image's stem (``image`` for an image without a source).
+    """
+    from .plotting import image_stem
+
+    stem = image_stem(image)
+    return [*switched_tables(image, processes, directory, stem), *save_figures(context.figures, directory, stem, fmt)]
 
 
 #: The sinks writing before the summary (the summary lists their files), in order.

@@ -243,10 +243,11 @@ def _flatten(columns: dict[str, Any], key: str, value: Any) -> None:
 def info_columns(image: SkipperImage, processes: Sequence[Any] = ()) -> dict[str, Any]:
     """One entry of the ``info`` tree for an image (pysimdamicm's names where they exist).
 
-    The image's identifiers and times, then the columns each process gives with its
-    ``info_part(image)`` method (values may be :class:`Fallback`), the ``<A>_gain``,
-    ``<A>_dc``, ``<A>_sig``, ``<A>_mu0`` columns and their ``_err`` (0 when no process gives
-    them, :data:`FIT_COLUMNS`) and ``readout_time_<axis>``.
+    The image's identifiers and times; per amplifier the columns each process gives with its
+    ``info_part(image)`` method (``{amplifier name: {column: value}}``, values may be
+    :class:`Fallback`) in chain order, and the ``<A>_gain``, ``<A>_dc``, ``<A>_sig``,
+    ``<A>_mu0`` columns and their ``_err`` (0 when no process gives them, :data:`FIT_COLUMNS`);
+    ``readout_time_<axis>``; then the image-level columns (key None of the parts).
     """
     geometry = image.geometry
     exposure = geometry.exposure_time if math.isfinite(geometry.exposure_time) else 0.0
@@ -261,20 +262,23 @@ def info_columns(image: SkipperImage, processes: Sequence[Any] = ()) -> dict[str
         "readout_start": str(image.meta.get("exposure_start", "")),
         "readout_end": str(image.meta.get("readout_end", "")),
     }
-    contributed: dict[str, Any] = {}
-    for process in sorted(processes, key=lambda p: getattr(p, "summary_order", 100)):
-        hook = getattr(process, "info_part", None)
-        if callable(hook):
-            merge_numbers(contributed, hook(image))
+    parts = [hook(image) for hook in (getattr(p, "info_part", None) for p in processes) if callable(hook)]
     for name in image.amplifiers:
+        contributed: dict[str, Any] = {}
+        for part in parts:
+            merge_numbers(contributed, part.get(name, {}))
         for short, _ in FIT_COLUMNS:
             for key in (f"{name}_{short}", f"{name}_{short}_err"):
                 contributed.setdefault(key, 0.0)
-    columns.update({k: _unwrap(v) for k, v in contributed.items()})
+        columns.update({k: _unwrap(v) for k, v in contributed.items()})
     for axis in ("row", "col"):
         sizes = [np.size(v) for k, v in columns.items() if k.endswith(f"_pedestal_mu_{axis}_ADU")]
         if sizes:
             columns[f"readout_time_{axis}"] = np.linspace(0.0, 1.0, sizes[0])
+    image_level: dict[str, Any] = {}
+    for part in parts:
+        merge_numbers(image_level, part.get(None, {}))
+    columns.update({k: _unwrap(v) for k, v in image_level.items()})
     return columns
 
 

@@ -129,7 +129,7 @@ class CorrectElectronicColumnTransient(AnalysisProcess):
         mu0 = np.clip(np.asarray(mus[: self.n_exp], dtype=np.float64), 1e-6, _MU_MAX)
         return np.asarray(amps[: self.n_exp], dtype=np.float64), mu0
 
-    def info_part(self, image: SkipperImage) -> dict[str, Any]:
+    def info_part(self, image: SkipperImage) -> dict[str | None, dict[str, Any]]:
         """``ect_mu``, ``ect_amplitude`` (per exponential) and ``ect_chi`` (chi2/ndf) for the ROOT info tree.
 
         With several corrected amplifiers the names are prefixed ``<A>_``.
@@ -141,7 +141,7 @@ class CorrectElectronicColumnTransient(AnalysisProcess):
             out[f"{prefix}ect_mu"] = np.asarray(ect.get("ect_mu", []), dtype=np.float64)
             out[f"{prefix}ect_amplitude"] = np.asarray(ect.get("ect_amplitude", []), dtype=np.float64)
             out[f"{prefix}ect_chi"] = finite_or_zero(ect.get("ect_chi2_ndf"))
-        return out
+        return {None: out}
 
     def process_amplifier(self, image: SkipperImage, amplifier: Amplifier, context: RunContext) -> None:
         values = self.input_image(amplifier)
