@@ -39,7 +39,7 @@ class CalibrationProcess(AnalysisProcess):
 
     order: ClassVar[int] = 25
     per_amplifier: ClassVar[bool] = True
-    summary_order: ClassVar[int] = 30
+    summary_order: ClassVar[int] = 20
     products = (
         Product("mean_compressed_pedestal_subtracted_e", "image", "e-", "<image>_e: the input divided by the gain"),
         Product("gain_adu_per_e", "result", "ADU/e-", "gain used"),

@@ -253,7 +253,8 @@ class FitDarkCurrentProcess(_DarkCurrentFit):
     """
 
     order: ClassVar[int] = 40
-    summary_order: ClassVar[int] = 10
+    summary_order: ClassVar[int] = 30
+    warning_order: ClassVar[int] = 5  # an invalid fit is the first thing to read about an amplifier
     products = (
         Product("gain_adu_per_e", "result", "ADU/e-", "fitted gain (gain_err its error)"),
         Product("lambda_e_per_pixel", "result", "e-/pixel", "dark current per unbinned pixel per image (lambda_err)"),

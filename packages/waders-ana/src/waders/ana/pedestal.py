@@ -86,7 +86,7 @@ class PedestalSubtractionProcess(AnalysisProcess):
 
     order: ClassVar[int] = 20
     per_amplifier: ClassVar[bool] = True
-    summary_order: ClassVar[int] = 20
+    summary_order: ClassVar[int] = 10
     products = (
         Product(
             "mean_compressed_pedestal_subtracted",

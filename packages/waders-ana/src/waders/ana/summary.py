@@ -19,7 +19,8 @@ The summary names no process: each process contributes its part.  A process with
 warnings, its ``studies`` entry); any other gets :func:`study_part` (its recorded scalars under
 ``studies.<process>``).  Parts are merged in the order of the processes' ``summary_order``
 (then the chain order): the first value of a key wins, except that a :class:`Fallback` value
-(the fitted gain when a calibration gives one) gives way to a plain value.  The ROOT ``info``
+(the fitted gain when a calibration gives one) gives way to a plain value.  The warnings of an
+amplifier are listed in the order of ``warning_order`` (default: ``summary_order``).  The ROOT ``info``
 tree is assembled the same way from the processes' ``info_part(image)`` columns.
 """
 
@@ -170,8 +171,11 @@ def summarise(
     """
     parts = summary_parts(config.steps if processes is None else processes, image)
     warnings = list(image.meta.get("warnings", []))
+    by_warning = sorted(
+        parts, key=lambda item: getattr(item[0], "warning_order", getattr(item[0], "summary_order", 100))
+    )
     for name in image.amplifiers:
-        for _, part in parts:
+        for _, part in by_warning:
             warnings += part.warnings.get(name, [])
     studies: dict[str, Any] = {}
     for process in config.steps if processes is None else processes:  # chain order
