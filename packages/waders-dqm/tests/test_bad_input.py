@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 import waders.data
 from waders.core.errors import ConfigError
 from waders.core.testing import assert_clean_outcome, files_outside, property_settings, run_cli
-from waders.dqm.report.common import format_value
 from waders.dqm.document import reference_document
+from waders.dqm.report.common import format_value
 from waders.dqm.store import MongoStore
 from waders.io.fits.writer import write_raw_image
 from waders.io.synthetic import make_raw_image

@@ -130,7 +130,8 @@ def test_doubled_noise_fails_against_the_reference_and_a_like_run_passes(raw_fil
     assert like["status"] == "pass", _problems(like)
     tested = like["images"]["one_2"]["me"]["MEOVSPedestalSigma"]["L"]["quality"]
     assert tested["status"] == "pass" and tested["test"] == "reldiff" and "run 10" in tested["detail"]
-    noisy = monitor_run(raw_files["noisy"], RunOptions(12, output_dir=tmp_path, reference_run=10, image_plots="problems"))
+    options = RunOptions(12, output_dir=tmp_path, reference_run=10, image_plots="problems")
+    noisy = monitor_run(raw_files["noisy"], options)
     doc = noisy.document
     assert doc["status"] == "fail"
     for name in ("MEOVSPedestalSigma", "MEFitDCSigma", "MESTDPixelChargePerRow", "MEReadoutnoiseNDCM"):
