@@ -24,7 +24,7 @@ def test_defaults_and_normalised_values():
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"run": -1}, "run number -1 is out of range"),
+        ({"run": -1}, "run number must not be negative, got -1"),
         ({"run": MAX_RUN + 1}, "out of range"),
         ({"run": "twelve"}, "run number must be an integer"),
         ({"run": True}, "run number must be an integer"),

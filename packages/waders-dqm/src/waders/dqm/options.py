@@ -118,6 +118,8 @@ class RunOptions:
     def __post_init__(self) -> None:
         run = _integer("run number", self.run)
         reference = None if self.reference_run is None else _integer("reference run number", self.reference_run)
+        if run < 0:
+            raise ConfigError(f"run number must not be negative, got {run}")
         for label, number in (("run", run), ("reference run", reference)):
             if number is not None and not 0 <= number <= MAX_RUN:
                 raise ConfigError(f"{label} number {number} is out of range", hint=f"use 0 to {MAX_RUN}")
@@ -129,7 +131,7 @@ class RunOptions:
             raise ConfigError(f"unknown executor {self.executor!r}", hint=f"use one of {', '.join(EXECUTORS)}")
         workers = _integer("workers", self.workers)
         if workers < 1:
-            raise ConfigError(f"--workers must be at least 1, got {workers}")
+            raise ConfigError("--workers must be at least 1")
         per_task = _integer("files per task", self.files_per_task) if self.files_per_task else None  # 0: default
         if per_task is not None and per_task < 0:
             raise ConfigError(f"--files-per-task must not be negative, got {per_task}")
