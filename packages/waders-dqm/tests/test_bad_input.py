@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 import waders.data
 from waders.core.errors import ConfigError
 from waders.core.testing import assert_clean_outcome, files_outside, property_settings, run_cli
+from waders.dqm.document import reference_document
 from waders.dqm.report.common import format_value
-from waders.dqm.run import _reference
 from waders.dqm.store import MongoStore
 from waders.io.fits.writer import write_raw_image
 from waders.io.synthetic import make_raw_image
@@ -119,7 +119,7 @@ def test_a_failed_reference_lookup_hides_the_password(tmp_path):
     mongomock = pytest.importorskip("mongomock")
     store = MongoStore("mongodb://alice:s3cret@db.example.org/dqm", client=mongomock.MongoClient())
     with pytest.raises(ConfigError) as caught:
-        _reference(store, tmp_path, 12)
+        reference_document(store, tmp_path, 12)
     assert "s3cret" not in caught.value.one_line() and "alice:***@db.example.org" in caught.value.one_line()
 
 

@@ -15,10 +15,10 @@ from waders.core.errors import ConfigError, DataError, UnknownNameError
 from waders.core.pipeline import Pipeline, RunContext
 from waders.core.plugins import monitor_registry
 from waders.dqm import quality
+from waders.dqm.configs import analysis_for
 from waders.dqm.monitor import MEResult, MonitorElement, NotApplicable, UnavailableMonitor, active_monitors, jsonable
 from waders.dqm.monitors import LEGACY_NAMES, builtin_monitors, register_builtin
 from waders.dqm.monitors.charge import _boxes
-from waders.dqm.run import analysis_for
 from waders.io.synthetic import make_raw_image
 
 _spec = importlib.util.spec_from_file_location("_dqm_run_fixtures", Path(__file__).with_name("_run_fixtures.py"))

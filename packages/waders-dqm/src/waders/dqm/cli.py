@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 from typing import Any
 
 import click
 
-from waders.core.cli import describe_process, list_processes_text, load_cli_config
+from waders.core.cli import describe_process, executor_options, list_processes_text, load_cli_config
 from waders.core.plugins import monitor_registry
 
 __all__ = ["dqm"]
@@ -61,15 +60,6 @@ def check(config_path: Path, overrides: tuple[str, ...]) -> None:
     config = load_cli_config("dqm", config_path, overrides)
     active_monitors(config.steps)
     click.echo("configuration is valid; monitor elements: " + (", ".join(config.names) or "(none active)"))
-
-
-def _executor_options(func):  # type: ignore[no-untyped-def]
-    """``--executor/--workers/--scheduler`` when waders-core provides them, else ``--workers`` alone."""
-    try:
-        from waders.core.cli import executor_options
-    except ImportError:
-        return click.option("--workers", type=int, default=1, show_default=True, help="Local worker processes.")(func)
-    return executor_options(func)
 
 
 def _run_options(func):  # type: ignore[no-untyped-def]
@@ -157,7 +147,7 @@ def _run_options(func):  # type: ignore[no-untyped-def]
     is_flag=True,
     help="Exit 1 when the run's verdict is FAIL (also when an input could not be analysed); WARN exits 0.",
 )
-@_executor_options
+@executor_options
 def run_command(
     inputs: tuple[str, ...],
     run_number: int,
@@ -196,7 +186,7 @@ def run_command(
       waders dqm run --run 13 --ref 12 --me-json dqmSKImg_configuration.json -o dqm/ img_7.fits
       waders dqm run --run 14 -o dqm/ --publish /var/www/dqm "data/run14/*.fits"
     """  # noqa: D301 (click needs a real \\b)
-    from .run import monitor_run
+    from .run import RunOptions, monitor_run
 
     _register_monitors()
     if not inputs:
@@ -209,14 +199,13 @@ def run_command(
         else:
             log.info("%s: monitored", path)
 
-    result = monitor_run(
-        inputs,
-        run_number,
-        config_path,
-        me_config_path,
-        output_dir,
-        store_uri,
-        reference_run,
+    options = RunOptions(
+        run=run_number,
+        output_dir=output_dir,
+        config=config_path,
+        me_config=me_config_path,
+        store_uri=store_uri,
+        reference_run=reference_run,
         tag=tag,
         pdf=pdf,
         image_hr=image_hr,
@@ -228,8 +217,8 @@ def run_command(
         workers=workers,
         scheduler=scheduler,
         files_per_task=files_per_task,
-        progress=progress,
     )
+    result = monitor_run(inputs, options, progress=progress)
     for pattern in result.unmatched:
         click.echo(f"error: no file matches {pattern}", err=True)
     document = result.document
@@ -242,7 +231,7 @@ def run_command(
     )
     for reason in document.get("reasons") or []:
         click.echo(f"  {reason}")
-    if result.report not in (None, "written", "unavailable"):
+    if result.report not in (None, "written"):
         click.echo(f"error: {result.report}", err=True)
     if publish_dir is not None:
         from .report.web import publish_runs
@@ -301,9 +290,18 @@ def watch_command(
     Example:
       waders dqm watch /data/run14 --run 14 --ref 12 -o dqm/ --publish /var/www/dqm
     """  # noqa: D301 (click needs a real \b)
+    from .options import RunOptions
     from .watch import watch
 
     _register_monitors()
+    options = RunOptions(
+        run=run_number,
+        output_dir=output_dir,
+        me_config=me_config_path,
+        reference_run=reference_run,
+        tag=tag,
+        image_plots=image_plots,
+    )
 
     def update(result: Any, files: list[Path]) -> None:
         document = result.document
@@ -318,38 +316,24 @@ def watch_command(
     try:
         watch(
             indir,
-            run_number,
-            output_dir,
+            options,
             publish=publish_dir,
             pattern=pattern,
             interval=interval,
             settle=settle,
             cycles=cycles,
             on_update=update,
-            me_config=me_config_path,
-            reference_run=reference_run,
-            tag=tag,
-            image_plots=image_plots,
         )
     except KeyboardInterrupt:
         click.echo("stopped")
 
 
 def _add_report_commands() -> None:
-    """Add ``publish``/``serve`` from ``waders.dqm.report.commands`` when that module exists."""
-    try:
-        module = importlib.import_module("waders.dqm.report.commands")
-    except ModuleNotFoundError as err:
-        if err.name not in ("waders.dqm.report", "waders.dqm.report.commands"):
-            log.warning("waders dqm publish/serve are unavailable: %s", err)
-        return
-    except Exception as err:  # a broken report package must not break 'waders dqm run'
-        log.warning("waders dqm publish/serve are unavailable: %s: %s", type(err).__name__, err)
-        return
-    for name in getattr(module, "__all__", dir(module)):
-        command = getattr(module, name, None)
-        if isinstance(command, click.Command) and command.name not in dqm.commands:
-            dqm.add_command(command)
+    """Add ``publish``/``serve`` (:mod:`waders.dqm.report.commands`) to the group."""
+    from .report.commands import publish, serve
+
+    for command in (publish, serve):
+        dqm.add_command(command)
 
 
 _add_report_commands()

@@ -14,6 +14,7 @@ that redo its steps one by one.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import shlex
@@ -99,19 +100,18 @@ def run_demo(output: Path, seed: int = 1, echo: Any = print) -> dict[str, Any]:
     """Run the whole example into ``output``; return the measured numbers and the outputs."""
     import numpy as np
 
-    try:
-        from waders.sim.driver import SimOptions, simulate_file
-    except ImportError:
+    if importlib.util.find_spec("waders.sim") is None:  # an optional package (the [test] extra)
         from waders.core.errors import ConfigError
 
-        raise ConfigError("waders demo needs waders-sim", hint="pip install waders-sim") from None
+        raise ConfigError("waders demo needs waders-sim", hint="pip install waders-sim")
     from waders.ana.cli import default_config
     from waders.ana.runner import AnalysisOptions, analyse_files
     from waders.core import load_config
     from waders.data import GEANT4_DEMO
     from waders.data import path as data_path
+    from waders.sim.driver import SimOptions, simulate_file
 
-    from .run import monitor_run
+    from .run import RunOptions, monitor_run
 
     start = time.perf_counter()
     output.mkdir(parents=True, exist_ok=True)
@@ -131,7 +131,7 @@ def run_demo(output: Path, seed: int = 1, echo: Any = print) -> dict[str, Any]:
     analysis = analyse_files(images, config, options)
     echo(f"3/3 monitoring them as run 1 ...  ({commands[2]})")
     dqm_dir = output / "dqm"
-    monitor = monitor_run(images, 1, output_dir=dqm_dir, store_uri=dqm_dir / "dqm.sqlite", seed=seed)
+    monitor = monitor_run(images, RunOptions(run=1, output_dir=dqm_dir, store_uri=dqm_dir / "dqm.sqlite", seed=seed))
     summaries = [json.loads(Path(o["summary"]).read_text()) for o in analysis.outputs.values()]
     amps = [a for s in summaries for a in s["amplifiers"].values()]
     measured = {

@@ -41,9 +41,9 @@ from typing import Any
 import numpy as np
 
 from .monitor import MonitorElement
-from .status import STATUSES, worst
+from .status import worst
 
-__all__ = ["STATUSES", "ReferenceStats", "compare", "reference_stats", "run_reasons", "worst"]  # statuses: from .status
+__all__ = ["ReferenceStats", "compare", "reference_stats", "run_reasons"]  # the statuses: waders.dqm.status
 
 
 @dataclass

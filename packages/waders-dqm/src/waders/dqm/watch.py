@@ -22,7 +22,9 @@ from typing import Any
 
 from waders.core.errors import InputFileError
 
-from .run import RunResult, monitor_run, run_directory
+from .document import run_directory
+from .options import RunOptions
+from .run import RunResult, monitor_run
 
 __all__ = ["STATE", "ready_files", "watch"]
 
@@ -66,8 +68,7 @@ def ready_files(indir: Path, pattern: str, seen: Mapping[str, Any], settle: floa
 
 def watch(
     indir: Path | str,
-    run: int,
-    output_dir: Path | str,
+    options: RunOptions,
     *,
     publish: Path | str | None = None,
     pattern: str = "*.fits*",
@@ -75,18 +76,16 @@ def watch(
     settle: float = 5.0,
     cycles: int | None = None,
     on_update: Callable[[RunResult, list[Path]], None] | None = None,
-    **run_options: Any,
 ) -> int:
-    """Watch ``indir`` and add its new images to run ``run``; return the number of files monitored.
+    """Watch ``indir`` and add its new images to run ``options.run``; return the number of files monitored.
 
     Parameters
     ----------
     indir : Path
         Directory the images of the run arrive in.
-    run : int
-        Run number.
-    output_dir : Path
-        DQM output directory (the run goes into ``output_dir/runNNN``).
+    options : RunOptions
+        The run (number, output directory ``options.output_dir``, configurations, ...),
+        as for :func:`monitor_run`.
     publish : Path, optional
         Web directory to publish the reports into after each update.
     pattern : str
@@ -99,18 +98,16 @@ def watch(
         Stop after this many looks (default: until interrupted).
     on_update : callable, optional
         Called with the result of :func:`monitor_run` and the files it was given.
-    **run_options
-        Passed to :func:`monitor_run` (``me_config``, ``reference_run``, ``tag``, ...).
 
     Raises
     ------
     InputFileError
         If ``indir`` is not a directory.
     """
-    indir, output_dir = Path(indir), Path(output_dir)
+    indir, output_dir = Path(indir), options.output_dir
     if not indir.is_dir():
         raise InputFileError(f"no directory {indir} to watch", hint="pass the directory the images arrive in")
-    state_path = run_directory(output_dir, run) / STATE
+    state_path = run_directory(output_dir, options.run) / STATE
     try:
         seen: dict[str, Any] = json.loads(state_path.read_text())
     except (OSError, ValueError):
@@ -125,7 +122,7 @@ def watch(
         if not files:
             continue
         stamps = {p.name: _stamp(p) for p in files}
-        result = monitor_run(files, run, output_dir=output_dir, **run_options)
+        result = monitor_run(files, options)
         seen.update(stamps)  # failed files too: tried again once they change
         state_path.write_text(json.dumps(seen, indent=1, sort_keys=True) + "\n")
         monitored += len(files)
