@@ -68,6 +68,7 @@ class AnalysisOptions:
     conditions: Path | None = None
     layout: str = "waders"
     mct: bool = False
+    mask: Path | None = None
     oroot: str | None = None
     bz2: bool = False
 
@@ -303,6 +304,10 @@ def run_image(path: Path, config: Config, options: AnalysisOptions, *, position:
         from .clusters.truth import match_truth
 
         found["clusters"] = match_truth(found["clusters"], *truth)
+    if options.mask is not None and found.get("clusters") is not None:
+        from .clusters.distmask import add_mask_distances
+
+        found["clusters"] = add_mask_distances(found["clusters"], options.mask, image)
     return image
 
 
