@@ -148,3 +148,13 @@ def test_saturation_rules():
     assert saturated_map(mean, std, None, 9.0).tolist() == [[False, True], [False, False]]  # max AND no spread
     assert saturated_map(mean, None, 5.0, 9.0).tolist() == [[True, True], [True, False]]
     assert not saturated_map(mean, None, None, 9.0).any()
+
+
+def test_process_config_has_the_conversion_constants(analysed):
+    from waders.io.root import read_records
+
+    *_, folder, _ = analysed
+    (config,) = read_records(folder / "out" / "sat_img1_clusters.root", "process_config").tolist()
+    assert config["ADC2e"] == pytest.approx(10.0, rel=0.02)  # the generated gain, fitted by the default chain
+    assert config["ADC2eV"] == pytest.approx(config["e2eV"] / config["ADC2e"], rel=1e-12)
+    assert config["img_exp_time"] == pytest.approx(8.64e13)

@@ -35,6 +35,7 @@ from waders.core.versions import waders_versions
 from waders.io.atomic import atomic_path
 from waders.io.fits import read_image, write_processed
 
+from .constants import analysis_constants
 from .schema import SUMMARY_FORMAT
 from .summary import info_columns, process_config_columns, summarise
 
@@ -227,7 +228,8 @@ def _clusters_file(
             title=CLUSTERS_REC_TITLE,
         )
         write_records_tree(out, "info", {k: _one_entry(v) for k, v in info_columns(image).items()})
-        write_records_tree(out, "process_config", process_config_columns(config, versions, e2eV))
+        constants = analysis_constants(image, config.detector)  # ADC2e, ADC2eV, img_exp_time
+        write_records_tree(out, "process_config", {**process_config_columns(config, versions, e2eV), **constants})
     if layout == "pysimdamicm":
         from waders.io.root.pysimdamicm import convert_to_pysimdamicm
 
