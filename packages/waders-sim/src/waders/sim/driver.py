@@ -31,6 +31,7 @@ from waders.core.versions import waders_versions
 from waders.io.root import ClustersTreeWriter, iter_geant4, open_output, read_run_info, titles, write_records_tree
 
 from .checks import check_chain
+from .dmtruth import truth_lists
 from .events import SimEvents
 from .random import CounterRNG
 from .reconstruction import clusters_by_event
@@ -52,6 +53,7 @@ class SimOptions:
     entry_stop: int | None = None
     prefix: str | None = None
     max_carriers: int = 20_000_000
+    truth: dict[str, np.ndarray] | None = None  # generated single-deposit events (waders dm): *_MCT branches
 
 
 @dataclass
@@ -346,7 +348,10 @@ def simulate_file(
                     continue
                 ids, per_event = clusters_by_event(clusters)
                 scalars, pixels = _split_pixels(per_event)
-                writer.extend(ids.astype(np.int32), scalars, pixels, _primaries(data, per_event["event"]))
+                lists = _primaries(data, per_event["event"])
+                if options.truth is not None:  # waders dm: Edep_MCT, posx_MCT, ... of the event's deposit
+                    lists = {**(lists or {}), **truth_lists(options.truth, per_event["event"])}
+                writer.extend(ids.astype(np.int32), scalars, pixels, lists)
             if data.clusters is not None:
                 result.clusters += len(data.clusters)
             if progress is not None:
