@@ -284,7 +284,7 @@ def _describe_clusters(parts: list[_AmplifierClusters], image: SkipperImage, e2e
     if parts and all(p.saturated is not None for p in parts):  # CompressSkipperProcess flagged saturation
         saturated = np.concatenate([p.saturated for p in parts])
         pixels["pixels_saturated"] = saturated
-        scalars["Npix_sat"] = groups.sum(saturated).astype(np.int32)
+        scalars["Npix_sat"] = groups.sum(saturated.astype(np.float64))  # VD, as pysimdamicm (and waders sim)
     for key in ("exposure_start", "readout_start", "readout_end"):
         scalars[key] = np.full(n, _timestamp(image.meta.get(key)))
     ppcol = image.header.get("PPCOL")
