@@ -209,3 +209,80 @@ def test_ppcol_of_moskita_headers(raw_file, tmp_path):
     assert waders("ana", "-o", str(tmp_path / "plain"), str(raw_file)).returncode == 0
     (plain,) = read_clusters(tmp_path / "plain" / "skp_run3_img21_clusters.root").tolist()
     assert "ppcol" not in plain["clusters"][0]  # only for images with the card
+
+
+EXTRAS_MACRO = r"""
+// pysimdamicm's optional branches: saturation flags (--mask) distances and the constants of process_config
+std::vector<double> waders_pysimdamicm_extras(const char* path) {
+  TFile file(path);
+  auto* tree = static_cast<TTree*>(file.Get("clustersRec"));
+  std::vector<std::vector<int>>* saturated = nullptr;
+  std::vector<double>* npix_sat = nullptr;
+  std::vector<double>* dmin = nullptr;
+  std::vector<double>* dmax = nullptr;
+  tree->SetBranchAddress("pixels_saturated", &saturated);
+  tree->SetBranchAddress("Npix_sat", &npix_sat);
+  tree->SetBranchAddress("dist_mask_min", &dmin);
+  tree->SetBranchAddress("dist_mask_max", &dmax);
+  double flagged = 0, sum_npix_sat = 0, sum_min = 0, sum_max = 0;
+  for (Long64_t i = 0; i < tree->GetEntries(); ++i) {
+    tree->GetEntry(i);
+    for (std::size_t c = 0; c < saturated->size(); ++c) {
+      sum_npix_sat += npix_sat->at(c);
+      sum_min += dmin->at(c);
+      sum_max += dmax->at(c);
+      for (int s : saturated->at(c)) flagged += s;
+    }
+  }
+  auto* config = static_cast<TTree*>(file.Get("process_config"));
+  double adc2e = 0, adc2ev = 0, exp_time = 0;
+  config->SetBranchAddress("ADC2e", &adc2e);
+  config->SetBranchAddress("ADC2eV", &adc2ev);
+  config->SetBranchAddress("img_exp_time", &exp_time);
+  config->GetEntry(0);
+  return {flagged, sum_npix_sat, sum_min, sum_max, adc2e, adc2ev, exp_time};
+}
+"""
+
+
+@pytest.mark.root
+def test_a_macro_reads_the_saturation_mask_and_constant_branches(tmp_path):
+    root = _root()
+    if root is None:
+        pytest.skip("needs ROOT (nox -s root)")
+    rng = np.random.default_rng(12)
+    deposits, _ = cluster_deposits(rng, [(40.3, 60.7), (120.2, 150.4)], [900, 2500], [0.9, 1.4])
+    image, _ = make_raw_image(
+        amplifiers=("L",), nrows=200, ncols=250, prescan=8, overscan=40, nskips=16, noise=10.0, gain=10.0,
+        dark_current=0.05, deposits=deposits, seed=5,
+    )  # fmt: skip
+    image["L"].raw[120, 150, :] = 65535.0  # an ADC-clipped pixel in the second cloud
+    raw = write_raw_image(tmp_path / "skp_run3_img30.fits", image)
+    mask = np.zeros((200, 250), dtype=np.int16)
+    mask[:, 100] = 1
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(mask)]).writeto(tmp_path / "mask.fits")
+    default, legacy = tmp_path / "default", tmp_path / "legacy"
+    for out, layout in ((default, "waders"), (legacy, "pysimdamicm")):
+        args = ("ana", "-o", str(out), "--layout", layout, "--mask", str(tmp_path / "mask.fits"), str(raw))
+        result = waders(*args)
+        assert result.returncode == 0, result.stderr
+    (entry,) = read_clusters(default / "skp_run3_img30_clusters.root").tolist()
+    clusters = entry["clusters"]
+    from waders.io.root import read_records
+
+    (config,) = read_records(default / "skp_run3_img30_clusters.root", "process_config").tolist()
+    expected = [
+        sum(p["pixels_saturated"] for c in clusters for p in c["pixels"]),
+        sum(c["Npix_sat"] for c in clusters),
+        sum(c["dist_mask_min"] for c in clusters),
+        sum(c["dist_mask_max"] for c in clusters),
+        config["ADC2e"],
+        config["ADC2eV"],
+        config["img_exp_time"],
+    ]
+    assert expected[0] == expected[1] == 1  # the clipped pixel
+    require_pyroot()
+    if not hasattr(root, "waders_pysimdamicm_extras"):
+        root.gInterpreter.Declare(EXTRAS_MACRO)
+    sums = list(root.waders_pysimdamicm_extras(str(legacy / "panaSKImg_clustersRec_skp_run3_img30_ext0.root")))
+    assert sums == pytest.approx(expected, rel=1e-12)

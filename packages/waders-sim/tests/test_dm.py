@@ -189,3 +189,34 @@ def test_dm_with_a_pysimdamicm_configuration_gets_images(tmp_path):
     assert [t["n_events"] for t in truths] == [10, 10, 10]
     assert sum(len(t["events"]) for t in truths) == 30
     assert len(list(out.glob("waders_dm_*.root"))) == 1
+
+
+def test_dm_clusters_carry_the_generated_deposit(tmp_path):
+    """Edep_MCT, posx/y/z_MCT (dmSKImg's truth) are the generated event of every cluster."""
+    from waders.io.root import read_clusters
+
+    rates = tmp_path / "rates.csv"
+    rates.write_text("energies,rates\n800,1\n2000,1\n")
+    out = tmp_path / "out"
+    pitch = 0.015
+    result = waders(
+        "dm", str(rates), "--nevts", "60", "-o", str(out), "--set", "CF.ccd_shape=[200,300]", "--no-images",
+        "--seed", "4",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    table = {int(r["event"]): r for r in csv.DictReader((out / "rates_dm_events.csv").read_text().splitlines())}
+    (root,) = out.glob("waders_dm_*.root")
+    entries = read_clusters(root).tolist()
+    assert entries
+    for entry in entries:
+        generated = table[entry["event"]]
+        for cluster in entry["clusters"]:
+            assert cluster["N_MCT"] == 1
+            (mct,) = cluster["MCT"]
+            assert mct["Edep_MCT"] == pytest.approx(float(generated["energy_eV"]) / 1000.0)  # keV
+            for axis in "xyz":
+                assert mct[f"pos{axis}_MCT"] == pytest.approx(float(generated[f"{axis}_mm"]), rel=1e-6)
+            # the cluster sits where the deposit was (1-based pixel centre, within the diffusion spread)
+            assert cluster["PosX"] == pytest.approx(mct["posx_MCT"] / pitch + 0.5, abs=3)
+            assert cluster["PosY"] == pytest.approx(mct["posy_MCT"] / pitch + 0.5, abs=3)
+            assert cluster["PosZ"] == pytest.approx(mct["posz_MCT"], abs=1e-9)  # one deposit: its depth

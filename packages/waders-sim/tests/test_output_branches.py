@@ -176,6 +176,27 @@ def test_geant4_config_describes_the_source_volume(tmp_path):
     assert g4config["pp_vol_volume"] == pytest.approx(62.5)
     assert g4config["pp_vol_surface"] == pytest.approx(70.0)
     assert g4config["pp_vol_density"] == pytest.approx(8.0)
+    # the CCD: the detector's detector_name (CCDSensor_PV), one volume
+    assert g4config["ccd_vol_n"] == 1
+    assert (g4config["ccd_mass"], g4config["ccd_vol"]) == (pytest.approx(0.01), pytest.approx(4.3))
+    assert g4config["ccd_density"] == pytest.approx(2.33) and g4config["ccd_surface"] == 20
+
+
+def test_ccd_volume_of_replicated_sensors():
+    from waders.sim.volumes import ccd_volume
+
+    run_info = {
+        "concatedVolumeNames": "CCDSensor_PV_0;CCDSensor_PV_1;CCDSensor_PV_Frame;Cu",
+        "volumeDensity": [2.33, 2.33, 8.9, 8.9], "volumeMass": [0.0102, 0.0098, 1.0, 2.0],
+        "volumeVolume": [4.4, 4.2, 100.0, 200.0], "volumeSurface": [30.9, 30.5, 1.0, 2.0],
+    }  # fmt: skip
+    ccd = ccd_volume(run_info, "CCDSensor_PV")
+    assert ccd["ccd_vol_n"] == 2  # not the frame
+    assert ccd["ccd_mass"] == pytest.approx(0.0100) and ccd["ccd_vol"] == pytest.approx(4.3)
+    assert ccd["ccd_density"] == pytest.approx(2.33) and ccd["ccd_surface"] == 30  # truncated, as pysimdamicm
+    missing = ccd_volume(run_info, "Sensor")
+    assert missing["ccd_vol_n"] == 0 and missing["ccd_mass"] == 0.0
+    assert ccd_volume({}, "CCDSensor_PV") == {}
 
 
 def test_saturated_pixels_keep_their_true_energy(tmp_path):

@@ -134,3 +134,60 @@ def test_a_pysimdamicm_macro_reads_the_same_numbers(inputs, tmp_path):
     assert tfile.Get("clustersRec").GetBranch("pixels_E").GetClassName() == "vector<vector<double> >"
     assert tfile.Get("geant4_config").GetEntries() == 1 and tfile.Get("process_config").GetEntries() == 1
     tfile.Close()
+
+
+DM_MACRO = r"""
+// dmSKImg's truth of every cluster: vector<vector<double>> Edep_MCT, posx_MCT, posy_MCT, posz_MCT
+std::vector<double> waders_dm_truth_sums(const char* path) {
+  TFile file(path);
+  auto* tree = static_cast<TTree*>(file.Get("clustersRec"));
+  std::vector<std::vector<double>>* edep = nullptr;
+  std::vector<std::vector<double>>* posx = nullptr;
+  std::vector<std::vector<double>>* posz = nullptr;
+  tree->SetBranchAddress("Edep_MCT", &edep);
+  tree->SetBranchAddress("posx_MCT", &posx);
+  tree->SetBranchAddress("posz_MCT", &posz);
+  double deposits = 0, sum_e = 0, sum_x = 0, sum_z = 0;
+  for (Long64_t i = 0; i < tree->GetEntries(); ++i) {
+    tree->GetEntry(i);
+    for (std::size_t c = 0; c < edep->size(); ++c) {
+      for (std::size_t j = 0; j < edep->at(c).size(); ++j) {
+        deposits += 1;
+        sum_e += edep->at(c).at(j);
+        sum_x += posx->at(c).at(j);
+        sum_z += posz->at(c).at(j);
+      }
+    }
+  }
+  return {deposits, sum_e, sum_x, sum_z};
+}
+"""
+
+
+@pytest.mark.root
+def test_a_macro_reads_the_dm_truth_branches(tmp_path):
+    root = _root()
+    if root is None:
+        pytest.skip("needs ROOT (nox -s root)")
+    from waders.io.root.pysimdamicm import convert_to_pysimdamicm, require_pyroot
+
+    rates = tmp_path / "rates.csv"
+    rates.write_text("energies,rates\n800,1\n2000,1\n")
+    out = tmp_path / "out"
+    result = waders("dm", str(rates), "--nevts", "40", "-o", str(out), "--set", "CF.ccd_shape=[200,300]", "--no-images")
+    assert result.returncode == 0, result.stderr
+    (output,) = out.glob("waders_dm_*.root")
+    data = read_clusters(output).tolist()
+    truth = [m for entry in data for c in entry["clusters"] for m in c["MCT"]]
+    expected = [
+        len(truth),
+        sum(m["Edep_MCT"] for m in truth),
+        sum(m["posx_MCT"] for m in truth),
+        sum(m["posz_MCT"] for m in truth),
+    ]
+    assert expected[0] == sum(len(entry["clusters"]) for entry in data) >= 30  # one deposit per cluster
+    convert_to_pysimdamicm(output)  # what waders sim --layout pysimdamicm does
+    require_pyroot()
+    if not hasattr(root, "waders_dm_truth_sums"):
+        root.gInterpreter.Declare(DM_MACRO)
+    assert list(root.waders_dm_truth_sums(str(output))) == pytest.approx(expected, rel=1e-12)

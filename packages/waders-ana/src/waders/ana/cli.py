@@ -114,6 +114,13 @@ def _shortcut_overrides(values: dict, extensions: tuple[str, ...], invert: bool)
     help="Match the clusters to the Monte-Carlo truth of simulated/pasted images (MonteCarloTruth, MCT_ID HDUs): "
     "*_MCT branches (pysimdamicm's --MCT).",
 )
+@click.option(
+    "--mask",
+    "mask_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="FITS mask (first 2-D image, nonzero = masked) of the images' shape: dist_mask_min/max branches, the "
+    "distance of every cluster to the masked pixels (pysimdamicm's --mask).",
+)
 @list_processes_option("analysis")
 @click.option(
     "--check",
@@ -142,6 +149,7 @@ def ana(
     conditions_db: Path | None,
     layout: str,
     mct: bool,
+    mask_path: Path | None,
     oroot: str | None,
     invert: bool,
     executor: str,
@@ -184,6 +192,10 @@ def ana(
         return
     paths, unmatched = expand_inputs(inputs, skip)
     require_inputs(paths, unmatched)
+    if mask_path is not None:  # a bad mask stops the run before any file is analysed
+        from .clusters.distmask import read_cluster_mask
+
+        read_cluster_mask(mask_path)
     if layout == "pysimdamicm":
         from waders.io.root.pysimdamicm import require_pyroot
 
@@ -206,6 +218,7 @@ def ana(
         conditions=conditions_db,
         layout=layout,
         mct=mct,
+        mask=mask_path,
         oroot=oroot,
         bz2=bz2,
     )

@@ -8,10 +8,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from waders.core import Param, Product, RunContext, SkipperImage
-from waders.core.kinds import Float, ListOf, Str
+from waders.core.kinds import Float, ListOf, Optional, Str
 from waders.io.reduce import DEFAULT_BLOCK_BYTES, reduce_skips, skip_reduction
 
 from .base import AnalysisProcess
+from .saturation import flag_saturation
 from .summary import SummaryPart
 
 __all__ = ["CompressSkipperProcess"]
@@ -26,7 +27,10 @@ class CompressSkipperProcess(AnalysisProcess):
     ``std_compressed``, ...), reading raw samples by row blocks so that images larger
     than memory are compressed with bounded memory.  Pixels outside the id_row/id_col
     window are NaN (outputs are never cropped).  With ``saturation`` and both mean and
-    std, ``saturated_pixels`` flags pixels at the image maximum with zero spread.
+    std, ``saturated_pixels`` flags saturated pixels (:mod:`waders.ana.saturation`): with
+    ``saturation_adu`` null those at the image maximum with zero spread over the skips
+    (pysimdamicm's rule, any ADC range), else those whose mean is at or above
+    ``saturation_adu``, which also flags averaged images.
     ``xtalk`` flags pixels whose skip spread is an outlier in every amplifier at once
     (crosstalk or transients seen by all amplifiers read together).
     """
@@ -49,6 +53,13 @@ class CompressSkipperProcess(AnalysisProcess):
     image = Param("raw", doc="input: the raw samples")
     func_to_compress = Param(["mean", "std"], ListOf(Str(), separator=";"), doc="numpy reductions over skips")
     saturation = Param(True, doc="flag saturated pixels (needs mean and std)")
+    saturation_adu = Param(
+        None,
+        Optional(Float()),
+        unit="ADU",
+        doc="saturation level of the ADC: pixels whose mean is at or above it are saturated; null: pixels at the "
+        "image maximum with zero spread over the skips (pysimdamicm)",
+    )
     xtalk = Param(False, doc="flag pixels whose skip std is an outlier in all amplifiers (needs std)")
     n_sig_xtalk = Param(5.0, Float(min=0), doc="outlier threshold of the xtalk flag (trimmed sigmas)")
     block_mbytes = Param(DEFAULT_BLOCK_BYTES / (1 << 20), Float(min=1), doc="memory for one block of raw samples (MB)")
@@ -67,6 +78,8 @@ class CompressSkipperProcess(AnalysisProcess):
     def run(self, data: SkipperImage, context: RunContext) -> None:
         if data.geometry.averaged or data.geometry.nskips <= 1:
             log.info("%s: averaged image, nothing to compress", data.label)
+            if self.saturation and self.saturation_adu is not None:
+                flag_saturation(data, self.saturation_adu)
             return
         nskips = data.geometry.nskips
         start, stop = self.skip_range(data, nskips)
@@ -87,18 +100,11 @@ class CompressSkipperProcess(AnalysisProcess):
         data.add_header_card("NEND", stop, "last skip used (1-based)")
         data.add_header_card("NUSED", stop - start, "skips averaged")
         functions = set(self.func_to_compress)
-        if self.saturation and {"mean", "std"} <= functions:
-            self._flag_saturation(data)
+        by_level = self.saturation_adu is not None and "mean" in functions
+        if self.saturation and ({"mean", "std"} <= functions or by_level):
+            flag_saturation(data, self.saturation_adu)
         if self.xtalk:
             self._flag_crosstalk(data)
-
-    @staticmethod
-    def _flag_saturation(data: SkipperImage) -> None:
-        top = max(np.nanmax(a.get("mean_compressed")) for a in data.amplifiers.values())
-        for amp in data.amplifiers.values():
-            saturated = (amp.get("mean_compressed") == top) & (amp.get("std_compressed") == 0)
-            amp.set("saturated_pixels", saturated.astype(np.uint8))
-            amp.record("CompressSkipperProcess", n_saturated=int(saturated.sum()))
 
     def _flag_crosstalk(self, data: SkipperImage) -> None:
         """Pixels (same readout position) whose skip std is an outlier in every amplifier."""

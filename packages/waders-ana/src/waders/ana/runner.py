@@ -66,6 +66,7 @@ class AnalysisOptions:
     conditions: Path | None = None
     layout: str = "waders"
     mct: bool = False
+    mask: Path | None = None
     oroot: str | None = None
     bz2: bool = False
 
@@ -263,6 +264,8 @@ def run_chain(
     Pipeline(processes).run(image, context)
     if truth is not None:
         _match_truth(image, processes, truth)
+    if options.mask is not None:
+        _add_mask_distances(image, processes, options.mask)
     return image, processes, context
 
 
@@ -276,6 +279,19 @@ def _match_truth(image: SkipperImage, processes: list[Any], truth: Any) -> None:
         found = image.results.get(process.name, {})
         if found.get("clusters") is not None:
             found["clusters"] = match_truth(found["clusters"], *truth)
+            return
+
+
+def _add_mask_distances(image: SkipperImage, processes: list[Any], mask: Path) -> None:
+    """Add ``dist_mask_min``/``dist_mask_max`` to the declared ``clusters`` table (``--mask``)."""
+    from waders.core.products import declared
+
+    from .clusters.distmask import add_mask_distances
+
+    for process, _ in declared(processes, "table", "clusters"):
+        found = image.results.get(process.name, {})
+        if found.get("clusters") is not None:
+            found["clusters"] = add_mask_distances(found["clusters"], mask, image)
             return
 
 

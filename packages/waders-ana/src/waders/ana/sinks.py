@@ -39,6 +39,7 @@ from waders.core.paths import safe_name
 from waders.core.products import Product, declared
 from waders.io.atomic import atomic_path
 
+from .constants import analysis_constants
 from .schema import SUMMARY_FORMAT
 from .summary import info_columns, process_config_columns, summarise
 
@@ -163,9 +164,9 @@ def _clusters_file(path: Path, job: OutputJob, layout: str) -> None:
         )
         info = info_columns(image, job.processes)
         write_records_tree(out, "info", {k: _one_entry(v) for k, v in info.items()})
-        write_records_tree(
-            out, "process_config", process_config_columns(job.config, job.versions, job.config.detector.e2eV)
-        )
+        config_columns = process_config_columns(job.config, job.versions, job.config.detector.e2eV)
+        constants = analysis_constants(image, job.config.detector)  # ADC2e, ADC2eV, img_exp_time
+        write_records_tree(out, "process_config", {**config_columns, **constants})
     if layout == "pysimdamicm":
         from waders.io.root.pysimdamicm import convert_to_pysimdamicm
 

@@ -277,5 +277,7 @@ def simulate_dm(
     geant4 = output_dir / f"{stem}_dm_g4.root"
     run_info = {"NEvts": int(events["event"].size), "Seed": int(options.seed)}
     write_geant4(geant4, dm_hits(events), run_info=run_info, detector=config.detector)
-    result = simulate_file(geant4, config, options)
+    from dataclasses import replace
+
+    result = simulate_file(geant4, config, replace(options, truth=events))
     return DMRun(events, table, geant4, result)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +31,11 @@ from waders.core.versions import waders_versions
 from waders.io.root import ClustersTreeWriter, iter_geant4, open_output, read_run_info, titles, write_records_tree
 
 from .checks import check_chain
+from .dmtruth import truth_lists
 from .events import SimEvents
 from .random import CounterRNG
 from .reconstruction import clusters_by_event
+from .volumes import ccd_volume, source_volume
 
 __all__ = ["SimOptions", "SimResult", "simulate_file"]
 
@@ -52,6 +53,7 @@ class SimOptions:
     entry_stop: int | None = None
     prefix: str | None = None
     max_carriers: int = 20_000_000
+    truth: dict[str, np.ndarray] | None = None  # generated single-deposit events (waders dm): *_MCT branches
 
 
 @dataclass
@@ -268,45 +270,14 @@ def _process_config(config: Config, seed: int) -> dict[str, Any]:
     return columns
 
 
-def _geant4_config(path: Path, run_info: dict[str, Any], n_clusters: int) -> dict[str, Any]:
+def _geant4_config(path: Path, run_info: dict[str, Any], n_clusters: int, detector_name: str) -> dict[str, Any]:
     columns: dict[str, Any] = {"id": 0, "Nfile": 1, "Ncls": int(n_clusters), "input": str(path.name)}
     for key, value in run_info.items():
         if isinstance(value, bool | int | float | str | np.generic):
             columns[key] = value.item() if isinstance(value, np.generic) else value
-    columns.update(_source_volume(run_info))
+    columns.update(source_volume(run_info))
+    columns.update(ccd_volume(run_info, detector_name))
     return columns
-
-
-def _source_volume(run_info: dict[str, Any]) -> dict[str, Any]:
-    """The geant4_config names of pysimdamicm for the source (spec C.14): NCCDs, pp_gps, pp_ion and pp_vol_*.
-
-    The simulated volume is looked up in ``concatedVolumeNames`` (';'-joined) by exact name or
-    ``<name>_<digits>`` (replicas); mass (kg), volume (cm3) and surface (cm2) are summed over the
-    matching volumes and the density (g/cm3) averaged (pysimdamicm stored arrays when several matched).
-    """
-    out: dict[str, Any] = {}
-    for name, keys in (("NCCDs", ("NCCDs", "NCCD")), ("pp_gps", ("primaryParticle",)), ("pp_ion", ("primaryIon",))):
-        value = next((run_info[k] for k in keys if k in run_info), None)
-        if value is not None:
-            out[name] = value.item() if isinstance(value, np.generic) else value
-    volume = run_info.get("simulatedVolume")
-    names = run_info.get("concatedVolumeNames")
-    if not isinstance(volume, str) or not isinstance(names, str):
-        return out
-    listed = names.split(";")
-    pattern = re.compile(rf"{re.escape(volume)}(_\d+)?")
-    match = np.array([pattern.fullmatch(n) is not None for n in listed], dtype=bool)
-    out["pp_vol_n"] = int(match.sum())
-    out["pp_vol_pvnames"] = ";".join(n for n, m in zip(listed, match, strict=True) if m)
-    for key, source in (("density", "volumeDensity"), ("mass", "volumeMass"), ("volume", "volumeVolume"),
-                        ("surface", "volumeSurface")):  # fmt: skip
-        values = np.asarray(run_info.get(source, []), dtype=np.float64).ravel()
-        selected = values[match[: values.size]] if values.size == len(listed) else np.zeros(0)
-        if key == "density":
-            out[f"pp_vol_{key}"] = float(selected.mean()) if selected.size else 0.0
-        else:
-            out[f"pp_vol_{key}"] = float(selected.sum())
-    return out
 
 
 def simulate_file(
@@ -377,7 +348,10 @@ def simulate_file(
                     continue
                 ids, per_event = clusters_by_event(clusters)
                 scalars, pixels = _split_pixels(per_event)
-                writer.extend(ids.astype(np.int32), scalars, pixels, _primaries(data, per_event["event"]))
+                lists = _primaries(data, per_event["event"])
+                if options.truth is not None:  # waders dm: Edep_MCT, posx_MCT, ... of the event's deposit
+                    lists = {**(lists or {}), **truth_lists(options.truth, per_event["event"])}
+                writer.extend(ids.astype(np.int32), scalars, pixels, lists)
             if data.clusters is not None:
                 result.clusters += len(data.clusters)
             if progress is not None:
@@ -386,7 +360,8 @@ def simulate_file(
             written = process.finish(context)
             if written:
                 result.extra_outputs[process.name] = written
-        write_records_tree(out, "geant4_config", _geant4_config(path, read_run_info(path), result.clusters))
+        g4config = _geant4_config(path, read_run_info(path), result.clusters, config.detector.detector_name)
+        write_records_tree(out, "geant4_config", g4config)
         write_records_tree(out, "process_config", _process_config(config, options.seed))
     log.info("%s: %d events, %d clusters -> %s", path.name, result.events_read, result.clusters, output)
     return result

@@ -23,8 +23,10 @@ reconstruction).  Raw samples are generated lazily by row blocks
 reproducible from the seed.
 
 Files: ``<output_dir>/<prefix>_image_<n>.fits`` (``n`` from 1; ``prefix`` defaults to
-the stem of the Geant4 input) and next to each ``<prefix>_image_<n>.truth.json``: per
-injected event its id, CCD, charge (e-), energy (eV), charge-weighted centre (row, col)
+the stem of the Geant4 input), with the Monte-Carlo-truth HDUs ``MonteCarloTruth`` and
+``MCT_ID`` that ``waders ana --mct`` reads (:mod:`waders.sim.truthhdus`), and next to each
+``<prefix>_image_<n>.truth.json``: per
+injected event its id, ``mct_id``, CCD, charge (e-), energy (eV), charge-weighted centre (row, col)
 in file coordinates, 1-based like ``clustersRec``, number of pixels imaged and dropped;
 plus the gain, noise, pedestal and dark current that were simulated.  The last, partial
 image is written by :meth:`CreateFitsImage.finish`.
@@ -63,6 +65,7 @@ from .base import SimProcess
 from .events import SimEvents
 from .noise import poisson_from_uniform
 from .random import CounterRNG
+from .truthhdus import append_truth_hdus
 
 __all__ = ["CreateFitsImage", "SimulatedRawSamples"]
 
@@ -447,6 +450,9 @@ class CreateFitsImage(SimProcess):
             )
         else:
             write_averaged_image(path, image, header=cards)
+        shape = (layout["n_rows"], max(g.col_offset + g.ncols for g in geometries))
+        append_truth_hdus(path, shape, batch["row"][inside], file_col[inside], batch["edep"][inside],
+                          batch["owner"][inside] + 1)  # fmt: skip
         truth = self._truth(batch, inside, file_col, path, ccd, layout, lam, data)
         truth_path = path.with_name(f"{path.stem}.truth.json")
         with atomic_path(truth_path) as tmp:
@@ -480,6 +486,7 @@ class CreateFitsImage(SimProcess):
         events = [
             {
                 "event": int(batch["event"][i]),
+                "mct_id": i + 1,
                 "ccd": int(ccd),
                 "charge_e": float(charge[i]),
                 "energy_eV": float(energy[i]),
@@ -508,6 +515,7 @@ class CreateFitsImage(SimProcess):
             "exposure_s": self.exp_time,
             "e2eV": None if data is None else float(data.detector.e2eV),
             "coordinates": "file row/column, 1-based (as clustersRec pixels_y/pixels_x), charge-weighted",
+            "truth_hdus": "MonteCarloTruth (deposited energy per pixel, eV), MCT_ID (mct_id of the pixel's event)",
             "events": events,
         }
 

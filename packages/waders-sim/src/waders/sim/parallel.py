@@ -126,7 +126,8 @@ def simulate_file_parallel(
     with open_output(output) as out:
         for tree, counter in _TREES:
             _merge_tree(out, parts, tree, counter)
-        write_records_tree(out, "geant4_config", _geant4_config(path, read_run_info(path), result.clusters))
+        g4config = _geant4_config(path, read_run_info(path), result.clusters, config.detector.detector_name)
+        write_records_tree(out, "geant4_config", g4config)
         write_records_tree(out, "process_config", _process_config(config, options.seed))
     shutil.rmtree(parts_dir, ignore_errors=True)
     return result

@@ -39,6 +39,7 @@ from waders.core.image import Amplifier
 from waders.core.kinds import JSON, Int
 
 from ..base import INDEX_RANGES, file_index_selector
+from ..saturation import saturated_at
 from ..summary import SummaryPart
 from .labelling import keep_seeded, label_candidates
 from .mask import SELECTION
@@ -68,6 +69,7 @@ class _AmplifierClusters:
     hot: np.ndarray
     stages: dict[str, np.ndarray] = field(default_factory=dict)
     n_candidates: int = 0
+    saturated: np.ndarray | None = None
 
 
 def _timestamp(value: Any) -> float:
@@ -214,6 +216,7 @@ class ClusterFinder(Process):
             hot=hot,
             stages=stages,
             n_candidates=int(n_candidates),
+            saturated=saturated_at(amplifier, r, c),
         )
 
     def summary_part(self, image: SkipperImage) -> SummaryPart:
@@ -303,6 +306,10 @@ def _describe_clusters(parts: list[_AmplifierClusters], image: SkipperImage, e2e
             values = np.concatenate([p.stages[stage] for p in parts])
             pixels[f"pixels_E_{stage}"] = values
             scalars[f"Energy_{stage}"] = groups.sum(values)
+    if parts and all(p.saturated is not None for p in parts):  # CompressSkipperProcess flagged saturation
+        saturated = np.concatenate([p.saturated for p in parts])
+        pixels["pixels_saturated"] = saturated
+        scalars["Npix_sat"] = groups.sum(saturated.astype(np.float64))  # VD, as pysimdamicm (and waders sim)
     for key in ("exposure_start", "readout_start", "readout_end"):
         scalars[key] = np.full(n, _timestamp(image.meta.get(key)))
     ppcol = image.header.get("PPCOL")
