@@ -26,6 +26,11 @@ def _default(value: object) -> str:
     return f"`{json.dumps(value)}`"
 
 
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell: pipes and square brackets (read as links) escaped."""
+    return text.replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
+
+
 def page(key: str, cls: type, distribution: str) -> str:
     """Markdown page of one process: its docstring and a table of its declared parameters."""
     name = key.split("@")[0]
@@ -42,7 +47,7 @@ def page(key: str, cls: type, distribution: str) -> str:
     for param in cls.params():
         info = param.info()
         aliases = f" (also {', '.join(info.aliases)})" if info.aliases else ""
-        description = (info.doc or "").replace("|", "\\|")
+        description = _cell(info.doc or "")
         kind = info.kind.replace("|", "\\|")
         lines.append(
             f"| `{info.name}`{aliases} | {_default(info.default)} | {info.unit or ''} | {kind} | {description} |"
@@ -52,7 +57,7 @@ def page(key: str, cls: type, distribution: str) -> str:
         lines += ["", "Products (what it makes; the writers of `waders ana` follow these declarations):", ""]
         lines += ["| product | kind | unit | per amplifier | description |", "|---|---|---|---|---|"]
         for product in products:
-            doc = product.doc.replace("|", "\\|")
+            doc = _cell(product.doc)
             if product.switch:
                 doc += f" (written with `{product.switch}`)"
             where = "yes" if product.per_amplifier else "no"

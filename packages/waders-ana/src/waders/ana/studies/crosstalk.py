@@ -174,7 +174,10 @@ class CrossTalkProcess(AnalysisProcess):
         ),
         Product("xtalk", "image", doc="1 where the skip spread is an outlier in every amplifier"),
         Product(
-            "alpha", "result", per_amplifier=False, doc="crosstalk matrix [dst][src] (alpha_err, alpha_null, alpha_net)"
+            "alpha",
+            "result",
+            per_amplifier=False,
+            doc="crosstalk matrix alpha[dst, src] (alpha_err, alpha_null, alpha_net)",
         ),
         Product("std_trimmed_mean", "result", "ADU", "trimmed mean of the skip spread"),
         Product("alpha_matrix", "figure", per_amplifier=False, doc="the crosstalk matrix"),
