@@ -36,31 +36,75 @@ def _phi(u: np.ndarray) -> np.ndarray:
     return np.exp(-0.5 * u * u) / _SQRT_2PI
 
 
-def _model(x: np.ndarray, amp: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Pixel-integrated Gaussian and its derivatives (per bin; parameters already broadcast to bins)."""
-    u1 = (x + 0.5 - mu) / sigma
-    u0 = (x - 0.5 - mu) / sigma
-    frac = ndtr(u1) - ndtr(u0)
-    p1, p0 = _phi(u1), _phi(u0)
+class _Edges:
+    """Bin edges of every cluster's histogram: adjacent bins share an edge, so the CDF is evaluated once per edge.
+
+    Bins of a cluster are consecutive; with ``b`` the global bin index and ``k`` its cluster, the lower
+    edge of bin ``b`` is edge ``b + k`` and its upper edge ``b + k + 1`` (one more edge than bins per cluster).
+    """
+
+    def __init__(self, bin_cluster: np.ndarray, x: np.ndarray) -> None:
+        self.lower = np.arange(bin_cluster.size) + bin_cluster
+        self.upper = self.lower + 1
+        size = bin_cluster.size + (int(bin_cluster[-1]) + 1 if bin_cluster.size else 0)
+        self.x = np.empty(size)
+        self.cluster = np.empty(size, dtype=bin_cluster.dtype)
+        self.x[self.lower], self.x[self.upper] = x - 0.5, x + 0.5  # x + 0.5 of a bin is x - 0.5 of the next
+        self.cluster[self.lower], self.cluster[self.upper] = bin_cluster, bin_cluster
+
+
+def _model(
+    edges: _Edges, bin_cluster: np.ndarray, amp: np.ndarray, mu: np.ndarray, sigma: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Pixel-integrated Gaussian per bin and its derivatives (parameters per cluster)."""
+    u = (edges.x - mu[edges.cluster]) / sigma[edges.cluster]
+    cdf, density = ndtr(u), _phi(u)
+    u1, u0 = u[edges.upper], u[edges.lower]
+    p1, p0 = density[edges.upper], density[edges.lower]
+    frac = cdf[edges.upper] - cdf[edges.lower]
+    amp, sigma = amp[bin_cluster], sigma[bin_cluster]
     return amp * frac, frac, amp * (p0 - p1) / sigma, amp * (p0 * u0 - p1 * u1) / sigma
+
+
+def _solve(normal: np.ndarray, gradient: np.ndarray) -> np.ndarray:
+    """Steps of the (n, 3, 3) normal equations; the pseudo-inverse only for the singular ones (e.g. one pixel)."""
+    try:
+        return np.linalg.solve(normal, gradient[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        pass
+    with np.errstate(all="ignore"):
+        singular = ~(np.linalg.det(normal) != 0)  # det of the LU factors: 0 where solve met a zero pivot
+    step = np.empty_like(gradient)
+    regular = ~singular
+    try:
+        step[regular] = np.linalg.solve(normal[regular], gradient[regular][..., None])[..., 0]
+    except np.linalg.LinAlgError:  # a pivot 0 although the determinant is not (cannot happen in exact LU)
+        singular[:] = True
+    step[singular] = (np.linalg.pinv(normal[singular]) @ gradient[singular][..., None])[..., 0]
+    return step
 
 
 def _fit(
     bin_cluster: np.ndarray, x: np.ndarray, h: np.ndarray, start: tuple[np.ndarray, ...], bounds: tuple[np.ndarray, ...]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fit all clusters' histograms; return (mean, sigma) per cluster."""
+    """Fit all clusters' histograms; return (mean, sigma) per cluster.
+
+    The model and its derivatives are evaluated once per iteration, at the trial parameters: the
+    accepted ones are the next iteration's Jacobian (the same numbers a second evaluation would give).
+    """
     n = start[0].size
     amp, mu, sigma = (np.array(s, dtype=np.float64) for s in start)
     low, high = bounds
     damping = np.full(n, 1e-3)
 
-    def chi2(a: np.ndarray, m: np.ndarray, s: np.ndarray) -> np.ndarray:
-        model = _model(x, a[bin_cluster], m[bin_cluster], s[bin_cluster])[0]
+    edges = _Edges(bin_cluster, x)
+
+    def chi2(model: np.ndarray) -> np.ndarray:
         return np.bincount(bin_cluster, weights=(h - model) ** 2, minlength=n)
 
-    current = chi2(amp, mu, sigma)
+    model, d_amp, d_mu, d_sigma = _model(edges, bin_cluster, amp, mu, sigma)
+    current = chi2(model)
     for _ in range(_ITERATIONS):
-        model, d_amp, d_mu, d_sigma = _model(x, amp[bin_cluster], mu[bin_cluster], sigma[bin_cluster])
         residual = h - model
         jac = (d_amp, d_mu, d_sigma)
         normal = np.empty((n, 3, 3))
@@ -71,21 +115,21 @@ def _fit(
                 normal[:, i, j] = normal[:, j, i] = np.bincount(bin_cluster, weights=jac[i] * jac[j], minlength=n)
         diagonal = np.einsum("nii->ni", normal).copy()
         normal[:, np.arange(3), np.arange(3)] += damping[:, None] * np.maximum(diagonal, 1e-12)
-        try:
-            step = np.linalg.solve(normal, gradient[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            step = (np.linalg.pinv(normal) @ gradient[..., None])[..., 0]  # a singular cluster (e.g. one pixel)
-        step = np.nan_to_num(step)
+        step = np.nan_to_num(_solve(normal, gradient))
         new_amp = np.maximum(amp + step[:, 0], 0.0)
         new_mu = np.clip(mu + step[:, 1], low, high)
         new_sigma = np.maximum(sigma + step[:, 2], _SIGMA_MIN)
-        trial = chi2(new_amp, new_mu, new_sigma)
+        trial_model = _model(edges, bin_cluster, new_amp, new_mu, new_sigma)
+        trial = chi2(trial_model[0])
         better = trial <= current
         amp = np.where(better, new_amp, amp)
         mu = np.where(better, new_mu, mu)
         sigma = np.where(better, new_sigma, sigma)
         current = np.where(better, trial, current)
         damping = np.where(better, damping / 3.0, damping * 10.0)
+        taken = better[bin_cluster]
+        kept = (model, *jac)
+        model, d_amp, d_mu, d_sigma = (np.where(taken, new, old) for new, old in zip(trial_model, kept, strict=True))
     return mu, sigma
 
 
