@@ -37,32 +37,50 @@ def _phi(u: np.ndarray) -> np.ndarray:
 
 
 class _Edges:
-    """Bin edges of every cluster's histogram: adjacent bins share an edge, so the CDF is evaluated once per edge.
+    """Bin edges of all the histograms, one after the other: adjacent bins share an edge (one CDF per edge).
 
     Bins of a cluster are consecutive; with ``b`` the global bin index and ``k`` its cluster, the lower
-    edge of bin ``b`` is edge ``b + k`` and its upper edge ``b + k + 1`` (one more edge than bins per cluster).
+    edge of bin ``b`` is edge ``b + k`` and its upper edge ``b + k + 1`` (one more edge than bins per
+    cluster).  Per-bin arrays are computed for every pair of consecutive edges (``u[1:]``, ``u[:-1]``,
+    no gathering); the pair joining two clusters is a dummy bin of the extra cluster ``n`` (contents
+    0, amplitude 0), dropped from the sums.
     """
 
-    def __init__(self, bin_cluster: np.ndarray, x: np.ndarray) -> None:
-        self.lower = np.arange(bin_cluster.size) + bin_cluster
-        self.upper = self.lower + 1
-        size = bin_cluster.size + (int(bin_cluster[-1]) + 1 if bin_cluster.size else 0)
-        self.x = np.empty(size)
-        self.cluster = np.empty(size, dtype=bin_cluster.dtype)
-        self.x[self.lower], self.x[self.upper] = x - 0.5, x + 0.5  # x + 0.5 of a bin is x - 0.5 of the next
-        self.cluster[self.lower], self.cluster[self.upper] = bin_cluster, bin_cluster
+    def __init__(self, bin_cluster: np.ndarray, x: np.ndarray, n: int) -> None:
+        lower = np.arange(bin_cluster.size) + bin_cluster
+        self.n = n
+        self.x = np.empty(bin_cluster.size + n)
+        self.cluster = np.empty(self.x.size, dtype=np.int64)
+        self.x[lower], self.x[lower + 1] = x - 0.5, x + 0.5  # x + 0.5 of a bin is x - 0.5 of the next
+        self.cluster[lower], self.cluster[lower + 1] = bin_cluster, bin_cluster
+        #: Cluster of every pair of consecutive edges (n: the dummy cluster).
+        self.pair_cluster = np.full(self.x.size - 1, n, dtype=np.int64)
+        self.pair_cluster[lower] = bin_cluster
+        self.real = lower
+
+    def per_pair(self, per_bin: np.ndarray) -> np.ndarray:
+        """Values of the bins spread over the pairs of edges (0 for the dummy bins)."""
+        out = np.zeros(self.pair_cluster.size)
+        out[self.real] = per_bin
+        return out
+
+    def sums(self, weights: np.ndarray) -> np.ndarray:
+        """Sum of per-pair values over every cluster's bins (the dummy bins left out)."""
+        return np.bincount(self.pair_cluster, weights=weights, minlength=self.n + 1)[: self.n]
+
+    def spread(self, per_cluster: np.ndarray, dummy: float) -> np.ndarray:
+        """A per-cluster value on every pair of edges (``dummy`` on the dummy bins)."""
+        return np.append(per_cluster, dummy)[self.pair_cluster]
 
 
-def _model(
-    edges: _Edges, bin_cluster: np.ndarray, amp: np.ndarray, mu: np.ndarray, sigma: np.ndarray
-) -> tuple[np.ndarray, ...]:
-    """Pixel-integrated Gaussian per bin and its derivatives (parameters per cluster)."""
+def _model(edges: _Edges, amp: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Pixel-integrated Gaussian per bin and its derivatives (parameters per cluster; see :class:`_Edges`)."""
     u = (edges.x - mu[edges.cluster]) / sigma[edges.cluster]
     cdf, density = ndtr(u), _phi(u)
-    u1, u0 = u[edges.upper], u[edges.lower]
-    p1, p0 = density[edges.upper], density[edges.lower]
-    frac = cdf[edges.upper] - cdf[edges.lower]
-    amp, sigma = amp[bin_cluster], sigma[bin_cluster]
+    u1, u0 = u[1:], u[:-1]
+    p1, p0 = density[1:], density[:-1]
+    frac = cdf[1:] - cdf[:-1]
+    amp, sigma = edges.spread(amp, 0.0), edges.spread(sigma, 1.0)
     return amp * frac, frac, amp * (p0 - p1) / sigma, amp * (p0 * u0 - p1 * u1) / sigma
 
 
@@ -105,12 +123,13 @@ def _fit(
     low, high = bounds
     damping = np.full(n, 1e-3)
 
-    edges = _Edges(bin_cluster, x)
+    edges = _Edges(bin_cluster, x, n)
+    h = edges.per_pair(h)
 
     def chi2(model: np.ndarray) -> np.ndarray:
-        return np.bincount(bin_cluster, weights=(h - model) ** 2, minlength=n)
+        return edges.sums((h - model) ** 2)
 
-    model, d_amp, d_mu, d_sigma = _model(edges, bin_cluster, amp, mu, sigma)
+    model, d_amp, d_mu, d_sigma = _model(edges, amp, mu, sigma)
     current = chi2(model)
     for _ in range(_ITERATIONS):
         residual = h - model
@@ -118,16 +137,16 @@ def _fit(
         normal = np.empty((n, 3, 3))
         gradient = np.empty((n, 3))
         for i in range(3):
-            gradient[:, i] = np.bincount(bin_cluster, weights=jac[i] * residual, minlength=n)
+            gradient[:, i] = edges.sums(jac[i] * residual)
             for j in range(i, 3):
-                normal[:, i, j] = normal[:, j, i] = np.bincount(bin_cluster, weights=jac[i] * jac[j], minlength=n)
+                normal[:, i, j] = normal[:, j, i] = edges.sums(jac[i] * jac[j])
         diagonal = np.einsum("nii->ni", normal).copy()
         normal[:, np.arange(3), np.arange(3)] += damping[:, None] * np.maximum(diagonal, 1e-12)
         step = np.nan_to_num(_solve(normal, gradient))
         new_amp = np.maximum(amp + step[:, 0], 0.0)
         new_mu = np.clip(mu + step[:, 1], low, high)
         new_sigma = np.maximum(sigma + step[:, 2], _SIGMA_MIN)
-        trial_model = _model(edges, bin_cluster, new_amp, new_mu, new_sigma)
+        trial_model = _model(edges, new_amp, new_mu, new_sigma)
         trial = chi2(trial_model[0])
         better = trial <= current
         amp = np.where(better, new_amp, amp)
@@ -135,7 +154,7 @@ def _fit(
         sigma = np.where(better, new_sigma, sigma)
         current = np.where(better, trial, current)
         damping = np.where(better, damping / 3.0, damping * 10.0)
-        taken = better[bin_cluster]
+        taken = edges.spread(better, False)
         kept = (model, *jac)
         model, d_amp, d_mu, d_sigma = (np.where(taken, new, old) for new, old in zip(trial_model, kept, strict=True))
     return mu, sigma
