@@ -30,6 +30,8 @@ __all__ = ["fitted_profiles"]
 _ITERATIONS = 40
 _SIGMA_MIN = 1e-3  # pixels
 _SQRT_2PI = np.sqrt(2.0 * np.pi)
+#: Clusters fitted together (see :func:`_fit`).
+CHUNK_CLUSTERS = 8192
 
 
 def _phi(u: np.ndarray) -> np.ndarray:
@@ -114,6 +116,29 @@ def _fit(
     bin_cluster: np.ndarray, x: np.ndarray, h: np.ndarray, start: tuple[np.ndarray, ...], bounds: tuple[np.ndarray, ...]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit all clusters' histograms; return (mean, sigma) per cluster.
+
+    The clusters are fitted in chunks of :data:`CHUNK_CLUSTERS` (each fit is independent of the others):
+    the temporary arrays of a chunk stay in the processor's caches.
+    """
+    n = start[0].size
+    if n <= CHUNK_CLUSTERS:
+        return _fit_chunk(bin_cluster, x, h, start, bounds)
+    mu, sigma = np.empty(n), np.empty(n)
+    first_bin = np.searchsorted(bin_cluster, np.arange(0, n + CHUNK_CLUSTERS, CHUNK_CLUSTERS).clip(max=n))
+
+    for k, lo in enumerate(range(0, n, CHUNK_CLUSTERS)):
+        hi = min(lo + CHUNK_CLUSTERS, n)
+        bins = slice(first_bin[k], first_bin[k + 1])
+        mu[lo:hi], sigma[lo:hi] = _fit_chunk(
+            bin_cluster[bins] - lo, x[bins], h[bins], tuple(s[lo:hi] for s in start), tuple(b[lo:hi] for b in bounds)
+        )
+    return mu, sigma
+
+
+def _fit_chunk(
+    bin_cluster: np.ndarray, x: np.ndarray, h: np.ndarray, start: tuple[np.ndarray, ...], bounds: tuple[np.ndarray, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit the histograms of some clusters (bins of cluster 0 first); return (mean, sigma) per cluster.
 
     The model and its derivatives are evaluated once per iteration, at the trial parameters: the
     accepted ones are the next iteration's Jacobian (the same numbers a second evaluation would give).
