@@ -32,6 +32,9 @@ _SIGMA_MIN = 1e-3  # pixels
 _SQRT_2PI = np.sqrt(2.0 * np.pi)
 #: Clusters fitted together (see :func:`_fit`).
 CHUNK_CLUSTERS = 8192
+#: (row, column) of the upper triangle of the 3x3 normal matrix, row by row, and the diagonal among them.
+_UPPER = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
+_DIAGONAL = (0, 3, 5)
 
 
 def _phi(u: np.ndarray) -> np.ndarray:
@@ -76,39 +79,54 @@ class _Edges:
 
 
 def _model(edges: _Edges, amp: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Pixel-integrated Gaussian per bin and its derivatives (parameters per cluster; see :class:`_Edges`)."""
-    u = (edges.x - mu[edges.cluster]) / sigma[edges.cluster]
-    cdf, density = ndtr(u), _phi(u)
-    u1, u0 = u[1:], u[:-1]
-    p1, p0 = density[1:], density[:-1]
+    """Pixel-integrated Gaussian per bin and its derivatives (parameters per cluster; see :class:`_Edges`).
+
+    Written with in-place operations (fewer temporary arrays); the numbers are those of
+    ``amp * frac, frac, amp * (p0 - p1) / sigma, amp * (p0 * u0 - p1 * u1) / sigma``.
+    """
+    u = edges.x - mu[edges.cluster]
+    u /= sigma[edges.cluster]
+    cdf = ndtr(u)
+    density = -0.5 * u
+    density *= u
+    np.exp(density, out=density)
+    density /= _SQRT_2PI
     frac = cdf[1:] - cdf[:-1]
     amp, sigma = edges.spread(amp, 0.0), edges.spread(sigma, 1.0)
-    return amp * frac, frac, amp * (p0 - p1) / sigma, amp * (p0 * u0 - p1 * u1) / sigma
+    d_mu = density[:-1] - density[1:]
+    d_mu *= amp
+    d_mu /= sigma
+    d_sigma = density[:-1] * u[:-1]
+    d_sigma -= density[1:] * u[1:]
+    d_sigma *= amp
+    d_sigma /= sigma
+    return amp * frac, frac, d_mu, d_sigma
 
 
-def _solve(normal: np.ndarray, gradient: np.ndarray) -> np.ndarray:
-    """Steps of the symmetric (n, 3, 3) normal equations (closed form); the pseudo-inverse where singular.
+def _solve(sums: tuple[np.ndarray, ...], gradient: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Steps of the symmetric 3x3 normal equations of every cluster (closed form); the pseudo-inverse where singular.
 
-    The adjugate formula costs a few array operations for all clusters at once (a batched LAPACK solve
-    spends microseconds per 3x3 matrix); a cluster whose determinant is 0 (e.g. a fit that is already
-    exact, where the damping no longer counts) takes the pseudo-inverse's least-norm step.
+    ``sums`` are the matrix entries (a, b, c, d, e, f) of ``[[a, b, c], [b, d, e], [c, e, f]]`` per cluster and
+    ``gradient`` the right-hand sides.  The adjugate formula costs a few array operations for all clusters at once
+    (a batched LAPACK solve spends microseconds per 3x3 matrix); a cluster whose determinant is 0 (e.g. a fit that
+    is already exact, where the damping no longer counts) takes the pseudo-inverse's least-norm step.
     """
-    a, b, c = normal[:, 0, 0], normal[:, 0, 1], normal[:, 0, 2]
-    d, e, f = normal[:, 1, 1], normal[:, 1, 2], normal[:, 2, 2]
+    a, b, c, d, e, f = sums
+    g0, g1, g2 = gradient
     with np.errstate(all="ignore"):
         c00, c01, c02 = d * f - e * e, c * e - b * f, b * e - c * d
         c11, c12, c22 = a * f - c * c, b * c - a * e, a * d - b * b
         det = a * c00 + b * c01 + c * c02
-        g0, g1, g2 = gradient[:, 0], gradient[:, 1], gradient[:, 2]
-        step = (
-            np.stack(
-                [c00 * g0 + c01 * g1 + c02 * g2, c01 * g0 + c11 * g1 + c12 * g2, c02 * g0 + c12 * g1 + c22 * g2], axis=1
-            )
-            / det[:, None]
-        )
+        step = np.empty((a.size, 3))
+        step[:, 0] = c00 * g0 + c01 * g1 + c02 * g2
+        step[:, 1] = c01 * g0 + c11 * g1 + c12 * g2
+        step[:, 2] = c02 * g0 + c12 * g1 + c22 * g2
+        step /= det[:, None]
     singular = det == 0
     if singular.any():
-        step[singular] = (np.linalg.pinv(normal[singular]) @ gradient[singular][..., None])[..., 0]
+        matrix = np.stack([a, b, c, b, d, e, c, e, f], axis=1)[singular].reshape(-1, 3, 3)
+        rhs = np.stack(gradient, axis=1)[singular]
+        step[singular] = (np.linalg.pinv(matrix) @ rhs[..., None])[..., 0]
     return step
 
 
@@ -159,15 +177,11 @@ def _fit_chunk(
     for _ in range(_ITERATIONS):
         residual = h - model
         jac = (d_amp, d_mu, d_sigma)
-        normal = np.empty((n, 3, 3))
-        gradient = np.empty((n, 3))
-        for i in range(3):
-            gradient[:, i] = edges.sums(jac[i] * residual)
-            for j in range(i, 3):
-                normal[:, i, j] = normal[:, j, i] = edges.sums(jac[i] * jac[j])
-        diagonal = np.einsum("nii->ni", normal).copy()
-        normal[:, np.arange(3), np.arange(3)] += damping[:, None] * np.maximum(diagonal, 1e-12)
-        step = np.nan_to_num(_solve(normal, gradient))
+        gradient = tuple(edges.sums(jac[i] * residual) for i in range(3))
+        sums = [edges.sums(jac[i] * jac[j]) for i, j in _UPPER]
+        for k in _DIAGONAL:  # Levenberg-Marquardt damping of the diagonal
+            sums[k] = sums[k] + damping * np.maximum(sums[k], 1e-12)
+        step = np.nan_to_num(_solve(tuple(sums), gradient))
         new_amp = np.maximum(amp + step[:, 0], 0.0)
         new_mu = np.clip(mu + step[:, 1], low, high)
         new_sigma = np.maximum(sigma + step[:, 2], _SIGMA_MIN)
@@ -180,8 +194,9 @@ def _fit_chunk(
         current = np.where(better, trial, current)
         damping = np.where(better, damping / 3.0, damping * 10.0)
         taken = edges.spread(better, False)
-        kept = (model, *jac)
-        model, d_amp, d_mu, d_sigma = (np.where(taken, new, old) for new, old in zip(trial_model, kept, strict=True))
+        for kept, new in zip((model, *jac), trial_model, strict=True):
+            np.copyto(kept, new, where=taken)
+        d_amp, d_mu, d_sigma = jac
     return mu, sigma
 
 
