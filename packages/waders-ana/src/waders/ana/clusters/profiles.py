@@ -20,6 +20,9 @@ clouds); a cluster one pixel wide along A has ``fSTD_A = 0`` (the fit's limit).
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from scipy.special import ndtr
 
@@ -32,6 +35,8 @@ _SIGMA_MIN = 1e-3  # pixels
 _SQRT_2PI = np.sqrt(2.0 * np.pi)
 #: Clusters fitted together (see :func:`_fit`).
 CHUNK_CLUSTERS = 8192
+#: Threads fitting chunks at once (two: about 20% faster than one on two processors; more add little).
+FIT_THREADS = min(2, os.cpu_count() or 1)
 #: (row, column) of the upper triangle of the 3x3 normal matrix, row by row, and the diagonal among them.
 _UPPER = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
 _DIAGONAL = (0, 3, 5)
@@ -135,8 +140,9 @@ def _fit(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit all clusters' histograms; return (mean, sigma) per cluster.
 
-    The clusters are fitted in chunks of :data:`CHUNK_CLUSTERS` (each fit is independent of the others):
-    the temporary arrays of a chunk stay in the processor's caches.
+    The clusters are fitted in chunks of :data:`CHUNK_CLUSTERS` (each fit is independent of the others, so
+    the numbers do not depend on the chunks): the temporary arrays of a chunk stay in the processor's caches,
+    and :data:`FIT_THREADS` chunks are fitted at once.
     """
     n = start[0].size
     if n <= CHUNK_CLUSTERS:
@@ -144,12 +150,17 @@ def _fit(
     mu, sigma = np.empty(n), np.empty(n)
     first_bin = np.searchsorted(bin_cluster, np.arange(0, n + CHUNK_CLUSTERS, CHUNK_CLUSTERS).clip(max=n))
 
-    for k, lo in enumerate(range(0, n, CHUNK_CLUSTERS)):
-        hi = min(lo + CHUNK_CLUSTERS, n)
+    def fit(k: int) -> None:
+        lo, hi = k * CHUNK_CLUSTERS, min((k + 1) * CHUNK_CLUSTERS, n)
         bins = slice(first_bin[k], first_bin[k + 1])
         mu[lo:hi], sigma[lo:hi] = _fit_chunk(
             bin_cluster[bins] - lo, x[bins], h[bins], tuple(s[lo:hi] for s in start), tuple(b[lo:hi] for b in bounds)
         )
+
+    chunks = range(len(first_bin) - 1)
+    with ThreadPoolExecutor(max_workers=FIT_THREADS, thread_name_prefix="waders-fit") as pool:
+        for done in [pool.submit(fit, k) for k in chunks]:  # numpy and scipy release the GIL in array operations
+            done.result()
     return mu, sigma
 
 
