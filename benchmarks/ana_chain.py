@@ -171,7 +171,7 @@ def main() -> None:
     startup = measure_startup(args.dir, args.repeats)
     print(json.dumps({"row_fits_per_s": fits, **startup}))
     if args.clean:
-        for path in paths:
+        for path in [*paths, args.dir / "bench_chain_200x400x4.fits"]:
             path.unlink(missing_ok=True)
     if args.update_docs:
         update_docs(rows, fits, startup)
