@@ -99,6 +99,20 @@ def make_file(path: Path, nrows: int, ncols: int, nskips: int) -> Path:
     return path
 
 
+def warm(path: Path) -> None:
+    """Read the file (untimed) so that the next command finds it in the page cache.
+
+    The machine's proactive memory reclaim evicts pages idle for a while: without this, a
+    command may read part of a 3.2 GB file from disk and its time varies several-fold.
+    """
+    with path.open("rb") as handle:
+        while handle.readinto(WARM_BUFFER):
+            pass
+
+
+WARM_BUFFER = bytearray(64 << 20)
+
+
 def run_child(args: list[str]) -> dict[str, float]:
     """Run a command; return its wall time and peak RSS (from wait4)."""
     start = time.perf_counter()
@@ -127,7 +141,9 @@ def measure(path: Path, directory: Path, repeats: int) -> dict:
     run_child(waders_cmd)  # byte code of a fresh installation
     baselines, runs = [], []
     for _ in range(repeats):  # interleaved: a load peak from other jobs hits both
+        warm(path)
         baselines.append(run_child(baseline_cmd))
+        warm(path)
         runs.append(run_child(waders_cmd))
         summary = json.loads((out_dir / f"{path.stem}.summary.json").read_text())
         runs[-1]["timings_s"] = summary["timings_s"]
