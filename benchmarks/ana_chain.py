@@ -237,7 +237,9 @@ def update_docs(rows: list[dict], fits: float | None, startup: dict[str, float])
         begin,
         f"Measured {time.strftime('%Y-%m-%d')} with `python benchmarks/ana_chain.py --update-docs` "
         "(2 cores, 24 GB; files in the page cache; best of the repeats; every command is a fresh process and "
-        "its time includes the interpreter start-up).",
+        "its time includes the interpreter start-up). The floor allocates the whole image: on this virtual machine "
+        "its time varies up to 3x between runs (page faults of fresh memory), so the ratio is against the best floor "
+        "of the run; `waders ana` reads by row blocks and varies less.",
         "",
         "| raw image | floor: astropy read + numpy mean | `waders ana` (compress, pedestal, DC fit, "
         "calibration, clusters) | ratio (target <= 2) | peak RSS floor | peak RSS waders (target <= 1 GB) |",
