@@ -50,6 +50,27 @@ def test_noise_free_clouds_give_their_sigma_and_centre():
     assert contents[0] == 0.0 and contents[first - 1] == 0.0
 
 
+def test_fits_in_chunks_equal_one_fit_of_all(monkeypatch):
+    """Every cluster is fitted on its own: chunking (and the other clusters) change no number."""
+    from waders.ana.clusters import profiles
+
+    rng = np.random.default_rng(3)
+    clouds = [exact_cloud(20.0 + 25 * i + rng.random(), 30.0 + rng.random(), s) for i, s in enumerate(SIGMAS * 5)]
+    clouds += [(np.array([3, 4]), np.array([2, 2]), np.array([5.0, 2.0 + i])) for i in range(7)]  # two pixels
+    x = np.concatenate([c[0] for c in clouds])
+    y = np.concatenate([c[1] for c in clouds])
+    e = np.concatenate([c[2] for c in clouds]) * (1 + 0.05 * rng.standard_normal(x.size))
+    groups = Groups(np.array([c[0].size for c in clouds]))
+    whole, _ = fitted_profiles(groups, {"X": x, "Y": y}, e)
+    monkeypatch.setattr(profiles, "CHUNK_CLUSTERS", 3)
+    chunked, _ = fitted_profiles(groups, {"X": x, "Y": y}, e)
+    for name, values in whole.items():
+        np.testing.assert_array_equal(chunked[name], values, err_msg=name)
+    single, _ = fitted_profiles(Groups(groups.counts[5:6]), {"X": x[groups.index == 5], "Y": y[groups.index == 5]},
+                                e[groups.index == 5])  # fmt: skip
+    assert single["fSTD_X"][0] == whole["fSTD_X"][5] and single["fPosY"][0] == whole["fPosY"][5]
+
+
 def test_fitted_sigma_of_simulated_clouds_in_an_analysed_image(tmp_path):
     rng = np.random.default_rng(8)
     centres = [(40.2 + 35 * i, 60.6 + 40 * i) for i in range(len(SIGMAS))]

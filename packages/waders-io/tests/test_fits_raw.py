@@ -138,9 +138,9 @@ def test_reduce_skips_reads_bounded_row_blocks(tmp_path, monkeypatch):
     for method in ("rows", "stored_rows"):
         original = getattr(RowSource, method)
 
-        def spy(self, start, stop, _original=original):
+        def spy(self, start, stop, _original=original, **options):
             calls.append((start, stop))
-            return _original(self, start, stop)
+            return _original(self, start, stop, **options)
 
         monkeypatch.setattr(RowSource, method, spy)
     block_bytes = 3 * 2 * 20 * 25 * 8  # three rows of both amplifiers
@@ -197,3 +197,22 @@ def test_interrupted_write_leaves_no_file(tmp_path):
         write_raw_image(target, image, block_rows=2)
     assert target.read_bytes() == b"previous complete file"  # the old file is untouched
     assert [p.name for p in tmp_path.iterdir()] == ["raw.fits"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("bad", [[np.nan], [np.inf], [np.inf, -np.inf]])
+@pytest.mark.parametrize(
+    ("functions", "skips"),
+    [(["mean"], (None, None)), (["median"], (None, None)), (["std", "median"], (None, None)), (["mean"], (1, None))],
+)
+def test_reduce_skips_finds_non_finite_samples(tmp_path, bad, functions, skips):
+    """Whether found in the means or by a pass over the samples: the same error, however the skips are reduced."""
+    from waders.core.errors import InputFileError
+
+    image, _ = make_raw_image(amplifiers=("L", "U"), nrows=12, ncols=30, nskips=4, seed=8)
+    path = write_raw_image(tmp_path / "r.fits", image, dtype="float32")
+    with fits.open(path, mode="update") as hdul:
+        for i, value in enumerate(bad):
+            hdul[0].data[7, 4 * 3 + i * 4 * 30] = value  # skip 0 of a pixel of each half
+    lazy = read_image(path, lazy=True)
+    with pytest.raises(InputFileError, match=rf"{len(bad)} raw sample\(s\) in HDU 0 rows \d+\.\.\d+ are not finite"):
+        reduce_skips(lazy, functions, skips=skips, block_bytes=3 * 60 * 4 * 8)

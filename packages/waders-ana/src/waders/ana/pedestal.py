@@ -33,6 +33,7 @@ from waders.core.kinds import Choice, Float, Int
 from .base import INDEX_RANGES, AnalysisProcess, file_index_selector
 from .fitting.gaussian import MAD_TO_SIGMA, _quiet, fit_gaussians
 from .fitting.quality import assess_many
+from .medians import nanmedian_rows
 from .plotting import figure, image_view, wants_plots
 from .summary import SummaryPart
 
@@ -71,8 +72,8 @@ def pixel_to_pixel_noise(values: np.ndarray) -> float:
     """
     steps = np.diff(np.asarray(values, dtype=float), axis=1)
     with _quiet():
-        centre = np.nanmedian(steps, axis=1, keepdims=True)
-        per_row = MAD_TO_SIGMA * np.nanmedian(np.abs(steps - centre), axis=1) / np.sqrt(2.0)
+        centre = nanmedian_rows(steps)[:, None]
+        per_row = MAD_TO_SIGMA * nanmedian_rows(np.abs(steps - centre)) / np.sqrt(2.0)
         return float(np.nanmedian(per_row)) if np.isfinite(per_row).any() else float("nan")
 
 
@@ -432,9 +433,9 @@ class PedestalSubtractionProcess(AnalysisProcess):
                 "fit_status": status,
             }
         with _quiet(), np.errstate(all="ignore"):
-            centre = np.nanmedian(groups, axis=1) if method == "median" else np.nanmean(groups, axis=1)
+            centre = nanmedian_rows(groups) if method == "median" else np.nanmean(groups, axis=1)
             if self.use_mad:
-                spread = MAD_TO_SIGMA * np.nanmedian(np.abs(groups - centre[:, None]), axis=1)
+                spread = MAD_TO_SIGMA * nanmedian_rows(np.abs(groups - centre[:, None]))
             else:
                 spread = np.nanstd(groups, axis=1)
             error = spread / np.sqrt(np.maximum(counts, 1))

@@ -3,13 +3,17 @@
 :func:`reduce_skips` computes, for every amplifier of an image, per-pixel statistics
 over a range of skips (mean, std, median or any numpy reduction with an ``axis``
 argument).  It reads the raw rows of each HDU once per block for all the
-amplifiers it holds, so peak memory is one row block whatever the number of skips
-or the size of the file.
+amplifiers it holds, so peak memory is two row blocks whatever the number of skips
+or the size of the file: the next block is read (in a thread) while the current one
+is reduced.  When a reduction that propagates non-finite values (mean, sum, std, var)
+covers every sample of the rows, corrupt (inf/NaN) samples are found in its result
+instead of by a second pass over the samples.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -23,6 +27,9 @@ __all__ = ["DEFAULT_BLOCK_BYTES", "reduce_skips", "resolve_range", "skip_reducti
 
 #: Default size of one block of raw samples (float64) held in memory.
 DEFAULT_BLOCK_BYTES = 128 << 20
+
+#: Reductions whose result is inf or NaN whenever one reduced sample is (float64 sums of the samples).
+_PROPAGATING = ("mean", "sum", "std", "var")
 
 
 def resolve_range(start: int | None, end: int | None, length: int, what: str) -> tuple[int, int]:
@@ -108,17 +115,61 @@ def reduce_skips(
         width = sum(a.raw.shape[1] for a in amps)  # type: ignore[union-attr]
         step = _rows_per_block(width, nskips, block_bytes)
         results = {n: {f: np.empty(image.amplifiers[n].geometry.shape) for f in functions} for n in names}
-        for start in range(0, nrows, step):
-            stop = min(start + step, nrows)
-            source = sources[key]
-            if source is None:
-                raw_rows = None
-            else:
-                raw_rows = source.stored_rows(start, stop) if source.plain else source.rows(start, stop)
+        source = sources[key]
+        witness = _finite_witness(source, amps, functions, (lo, hi))
+        for start, stop, raw_rows in _row_blocks(source, nrows, step, check=witness is None):
             for name, amp in zip(names, amps, strict=True):
                 samples = amp.raw.from_rows(raw_rows) if raw_rows is not None else np.asarray(amp.raw[start:stop])  # type: ignore[union-attr]
                 window = samples[:, :, lo:hi]
-                for fname, reduce in reducers.items():
-                    results[name][fname][start:stop] = reduce(window)
+                with np.errstate(invalid="ignore" if witness else None):  # a corrupt sample raises below
+                    for fname, reduce in reducers.items():
+                        results[name][fname][start:stop] = reduce(window)
+            hidden = witness is not None and raw_rows.dtype.kind == "f"  # type: ignore[union-attr]
+            if hidden and not all(np.isfinite(results[n][witness][start:stop]).all() for n in names):
+                source.check_finite(raw_rows, start, stop)  # raises, with the count of bad samples
         out.update(results)
     return out
+
+
+def _finite_witness(source: Any, amps: Sequence[Any], functions: Sequence[str], window: tuple[int, int]) -> str | None:
+    """A reduction whose results reveal any non-finite raw sample of the rows, or None (check the samples).
+
+    Only for plain FITS rows whose every sample is reduced: all the skips, and amplifiers covering the row.
+    """
+    if source is None or not source.plain:
+        return None
+    nskips = amps[0].raw.nskips
+    if window != (0, nskips):
+        return None
+    covered = np.zeros(source.shape[1] // nskips if source.shape[1] % nskips == 0 else 0, dtype=bool)
+    for amp in amps:
+        covered[amp.raw.first_col : amp.raw.first_col + amp.raw.ncols] = True
+    if covered.size == 0 or not covered.all() or covered.size * nskips != source.shape[1]:
+        return None
+    return next((f for f in functions if f in _PROPAGATING), None)
+
+
+def _row_blocks(source: Any, nrows: int, step: int, *, check: bool) -> Iterator[tuple[int, int, np.ndarray | None]]:
+    """(start, stop, rows) of every block of ``step`` rows; rows are read one block ahead in a thread.
+
+    ``rows`` is None for samples that are not read from a FITS file (the amplifiers are sliced instead).
+    """
+    bounds = [(start, min(start + step, nrows)) for start in range(0, nrows, step)]
+    if source is None:
+        for start, stop in bounds:
+            yield start, stop, None
+        return
+
+    def read(start: int, stop: int) -> np.ndarray:
+        return source.stored_rows(start, stop, check=check) if source.plain else source.rows(start, stop)
+
+    if len(bounds) == 1:
+        yield *bounds[0], read(*bounds[0])
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="waders-read") as pool:
+        pending = pool.submit(read, *bounds[0])
+        for i, (start, stop) in enumerate(bounds):
+            rows = pending.result()
+            if i + 1 < len(bounds):
+                pending = pool.submit(read, *bounds[i + 1])
+            yield start, stop, rows

@@ -21,8 +21,6 @@ import math
 
 import numpy as np
 from scipy import ndimage
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from waders.core.errors import ConfigError
@@ -88,6 +86,9 @@ def label_candidates(
     points = np.column_stack([rows, cols]).astype(np.float64)
     pairs = cKDTree(points).query_pairs(linking_radius(max_nearest_neighbor), output_type="ndarray")
     m = rows.size
+    from scipy.sparse import coo_matrix  # method 1 only: scipy.sparse takes a noticeable time to import
+    from scipy.sparse.csgraph import connected_components
+
     graph = coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(m, m))
     n, labels = connected_components(graph, directed=False)
     return rows, cols, _first_appearance_order(labels.astype(np.int64), int(n)), int(n)

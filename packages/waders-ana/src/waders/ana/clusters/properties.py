@@ -65,7 +65,7 @@ def closest_clusters(
     members = np.flatnonzero(seeded)
     if members.size >= 2:
         points = np.column_stack([pos_x[members], pos_y[members]])
-        _, neighbours = cKDTree(points).query(points, k=2)
+        _, neighbours = cKDTree(points).query(points, k=2, workers=-1)  # queries are independent: threads
         own = np.arange(members.size)
         other = np.where(neighbours[:, 0] == own, neighbours[:, 1], neighbours[:, 0])
         partner = members[other]

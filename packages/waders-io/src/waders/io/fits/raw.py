@@ -72,8 +72,12 @@ class RowSource:
         _, _, bscale, bzero = self.memmap_info
         return bscale == 1.0 and bzero == 0.0
 
-    def stored_rows(self, start: int, stop: int) -> np.ndarray:
-        """Rows [start, stop) in the file's own type (only when :attr:`plain`): half the memory traffic."""
+    def stored_rows(self, start: int, stop: int, *, check: bool = True) -> np.ndarray:
+        """Rows [start, stop) in the file's own type (only when :attr:`plain`): half the memory traffic.
+
+        ``check=False`` leaves the test for non-finite samples to the caller (:meth:`check_finite`), e.g.
+        :func:`waders.io.reduce.reduce_skips`, which sees them in the means it computes anyway.
+        """
         offset, dtype, _, _ = self.memmap_info  # type: ignore[misc]
         row_items = self.shape[1]
         item = np.dtype(dtype)
@@ -82,12 +86,18 @@ class RowSource:
             raw = np.fromfile(handle, dtype=item, count=(stop - start) * row_items)
         if raw.size != (stop - start) * row_items:
             raise InputFileError(f"{self.path}: truncated FITS file (rows {start}..{stop} missing)")
-        if raw.dtype.kind == "f":
-            self._check_finite(raw, start, stop)
+        if check and raw.dtype.kind == "f":
+            self.check_finite(raw, start, stop)
         return raw.reshape(stop - start, row_items)
 
-    def _check_finite(self, block: np.ndarray, start: int, stop: int) -> None:
-        """Raw samples are DAQ readings: an infinite or NaN one means a corrupt file."""
+    def check_finite(self, block: np.ndarray, start: int, stop: int) -> None:
+        """Raw samples are DAQ readings: an infinite or NaN one means a corrupt file.
+
+        Raises
+        ------
+        InputFileError
+            If a sample of ``block`` (rows [start, stop)) is inf or NaN.
+        """
         if not np.isfinite(block).all():
             bad = int(np.count_nonzero(~np.isfinite(block)))
             raise InputFileError(
@@ -102,7 +112,7 @@ class RowSource:
             # Explicit reads, not numpy.memmap: mapped pages would stay in the resident set and
             # peak memory would grow with the file size.
             _, _, bscale, bzero = self.memmap_info
-            block = self.stored_rows(start, stop).astype(np.float64)
+            block = self.stored_rows(start, stop, check=False).astype(np.float64)  # checked below
             if bscale != 1.0:
                 block *= bscale
             if bzero != 0.0:
@@ -119,7 +129,7 @@ class RowSource:
                 if isinstance(err, InputFileError) or not raised_by_astropy(err):
                     raise
                 raise corrupt_file(self.path, err) from None
-        self._check_finite(block, start, stop)
+        self.check_finite(block, start, stop)
         return block
 
     def maximum(self) -> float:
