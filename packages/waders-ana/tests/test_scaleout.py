@@ -162,3 +162,16 @@ def test_waders_ana_on_an_existing_dask_scheduler_and_worker(images, tmp_path, d
         assert "img_9.fits" in run.stderr and "analysed 5 of 6 file(s)" in run.stdout
     assert len(written(tmp_path / "serial")[0]) == 5
     assert written(tmp_path / "remote") == written(tmp_path / "serial")
+
+
+@pytest.mark.parametrize("executor", ["processes", "dask"])
+def test_a_session_starts_its_workers_once_for_all_its_calls(executor):
+    from waders.core.executors import executor_session
+
+    def pids():  # os.readlink("/proc/self"): the worker's process id (a function dask's spawned workers can import)
+        return {int(o.value) for o in run_tasks(os.readlink, ["/proc/self"] * 6, executor=executor, workers=2)}
+
+    with executor_session(executor, workers=2):
+        first, second = pids(), pids()
+    assert os.getpid() not in first and len(first | second) <= 2  # the same two worker processes
+    assert pids().isdisjoint(first)  # outside the session: new workers, closed at the end of the call
