@@ -100,7 +100,7 @@ def batches(args: argparse.Namespace, config: Path) -> dict[str, float]:
         wall, cpu = timed([*base, "-o", str(args.dir / "small_single"), str(path)])
         single[0] += wall
         single[1] += cpu
-    batched = min((timed([*base, "-o", str(args.dir / "small_batched"), *map(str, paths)]) for _ in range(2)))
+    batched = min(timed([*base, "-o", str(args.dir / "small_batched"), *map(str, paths)]) for _ in range(2))
     return {
         "small_images": len(paths),
         "single_s": round(single[0], 2),
@@ -156,8 +156,8 @@ def update_docs(args: argparse.Namespace, small: dict[str, float] | None, row: d
             "",
         ]
     lines += [
-        f"Scale-out: {row['images']} raw images of 500 x 1600 x 40 (+ 2 x 60 overscan columns), two amplifiers; best of {args.repeats}, "
-        "repeats interleaved.",
+        f"Scale-out: {row['images']} raw images of 500 x 1600 x 40 (+ 2 x 60 overscan columns), two amplifiers; "
+        f"best of {args.repeats}, repeats interleaved.",
         "",
         "| serial | 2 processes | dask LocalCluster, 2 workers | speed-up (targets >= 1.8 / >= 1.5) |",
         "|---|---|---|---|",
