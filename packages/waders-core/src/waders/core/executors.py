@@ -16,6 +16,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import multiprocessing
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -273,7 +275,13 @@ def _start_dask(workers: int, scheduler: str | None, preload: Sequence[str]) -> 
     # array is a fresh mmap and page-faulted again (about 30 % more time for image analysis).
     # The dashboard on a free loopback port: dashboard_address=None still binds 8787 first, which fails (and
     # warns) when another cluster on the machine has it.
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+    # On Linux the workers are forked, like those of --executor processes, from this process with the modules
+    # already imported: no worker imports distributed, numpy, scipy and waders again (about 1.5 s of CPU each).
+    settings: dict[str, Any] = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+    if _fork_workers(dask.config.get("distributed.worker.multiprocessing-method")):
+        _preload(preload)
+        settings["distributed.worker.multiprocessing-method"] = "fork"
+    with dask.config.set(settings):
         cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
@@ -286,6 +294,11 @@ def _start_dask(workers: int, scheduler: str | None, preload: Sequence[str]) -> 
     except Exception:
         cluster.close()
         raise
+
+
+def _fork_workers(method: str) -> bool:
+    """Whether local dask workers are forked: on Linux, unless dask is configured otherwise than its default."""
+    return sys.platform == "linux" and method == "spawn" and "fork" in multiprocessing.get_all_start_methods()
 
 
 def _importable(name: str) -> bool:
