@@ -7,8 +7,13 @@ random draw is seeded per image or per event, never per worker.  A task that rai
 unexpected error is retried (dask: ``retries``); a task that fails for a user reason
 (:class:`~waders.core.errors.WadersError`) is reported and the others go on.
 
+A command that calls :func:`run_tasks` several times opens an :func:`executor_session`
+first, so that its process pool or local dask cluster starts once.  Local dask workers
+have one thread each, are forked on Linux with the task modules imported, and keep
+glibc's default malloc tuning.
+
 For clusters, start a dask scheduler with dask-jobqueue (Slurm, HTCondor, ...) and pass
-its address: ``--executor dask --scheduler tcp://host:8786``.
+its address: ``--executor dask --scheduler tcp://host:8786`` (docs/howto/cluster.md).
 """
 
 from __future__ import annotations
@@ -272,7 +277,7 @@ def _start_dask(workers: int, scheduler: str | None, preload: Sequence[str]) -> 
     # Local workers: one thread each (the analysis is single-threaded numpy), the waders modules imported as
     # they start (in parallel, instead of by the first task), and glibc's default malloc tuning: dask's nanny
     # sets MALLOC_TRIM_THRESHOLD_, which also turns off the adaptive mmap threshold, so that every large
-    # array is a fresh mmap and page-faulted again (about 30 % more time for image analysis).
+    # array is a fresh mmap and page-faulted again (20 to 50 % more time for image analysis).
     # The dashboard on a free loopback port: dashboard_address=None still binds 8787 first, which fails (and
     # warns) when another cluster on the machine has it.
     # On Linux the workers are forked, like those of --executor processes, from this process with the modules
