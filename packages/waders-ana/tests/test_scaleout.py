@@ -121,8 +121,11 @@ def dask_scheduler(tmp_path):
     logs = tmp_path / "dask_logs"
     logs.mkdir()
     dask = [sys.executable, "-m", "dask"]
+    # an orphan (the test killed) goes away on its own: the scheduler after 15 idle minutes, the worker 2 minutes
+    # after the scheduler
     commands = {
-        "scheduler": [*dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
+        "scheduler": [*dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                      "--no-dashboard", "--idle-timeout", "900"],
         "worker": [*dask, "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
                    "--local-directory", str(tmp_path / "dask_worker"), "--death-timeout", "120"],
     }  # fmt: skip
