@@ -401,14 +401,15 @@ def analyse_files(
         Where the tasks run (see :func:`waders.core.executors.run_tasks`); outputs are
         identical to a serial run.
     files_per_task : int, optional
-        Inputs per task (default: about eight tasks per worker, for load balance).
+        Inputs per task (default: about sixteen tasks per worker, so that the last tasks
+        leave little idle time; a task costs milliseconds besides its files).
     """
     from waders.core.executors import run_tasks
 
     result = BatchResult()
     options.output_dir.mkdir(parents=True, exist_ok=True)
     indexed = list(enumerate(paths))
-    per_task = files_per_task or max(1, math.ceil(len(indexed) / (8 * max(1, workers))))
+    per_task = files_per_task or max(1, math.ceil(len(indexed) / (16 * max(1, workers))))
     if executor == "serial":
         per_task = 1
     tasks = [(indexed[i : i + per_task], config, options) for i in range(0, len(indexed), per_task)]

@@ -41,6 +41,7 @@ from typing import Any
 
 from waders.core.config import Config
 from waders.core.errors import ConfigError, InputFileError
+from waders.core.executors import executor_session
 from waders.core.progress import progress_bar
 
 from .configs import check_against_first, load_analysis, load_monitors
@@ -227,6 +228,8 @@ def monitor_run(
         RunLock(run_dir / ".dqm.lock"),
         RunLog(run_log_path(run_dir, run)),
         open_store(options.store_uri, options.output_dir) as store,
+        # one process pool or dask cluster for the images and the plots
+        executor_session(options.executor, workers=options.workers, scheduler=options.scheduler),
     ):
         previous = read_document(summary_path(run_dir, run)) or store.get_run(run)
         reference_run = _reference_run(options, previous)

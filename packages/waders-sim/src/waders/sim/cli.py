@@ -161,32 +161,35 @@ def sim(
                 f"{g4file}: --events {events} selects no event: the file has {total} entries (0 to {total - 1})",
                 hint="choose a range inside the file; nothing was written",
             )
-    for g4file in g4files:
-        total = totals[g4file]
-        if stop is not None and stop > total:
-            click.echo(
-                f"warning: {g4file} has {total} events (entries 0:{total}); --events {events} simulates "
-                f"{total - (start or 0)} of them",
-                err=True,
-            )
-        selected = min(stop if stop is not None else total, total) - (start or 0)
-        with progress_bar(total=max(0, selected), desc=g4file.name, unit="event") as bar:
-            if executor != "serial":
-                from .parallel import simulate_file_parallel
+    from waders.core.executors import executor_session
 
-                result = simulate_file_parallel(
-                    g4file, config, options, executor=executor, workers=workers, scheduler=scheduler,
-                    events_per_task=files_per_task, progress=bar.update,
-                )  # fmt: skip
-            else:
-                result = simulate_file(g4file, config, options, progress=bar.update)
-        if layout == "pysimdamicm":
-            result.output = _to_pysimdamicm(result.output, g4file, config)
-        click.echo(
-            f"{g4file}: {result.events_read} events read, {result.events_kept} simulated, "
-            f"{result.clusters} clusters -> {result.output}"
-        )
-        for reason, n in sorted(result.counters.items()):
-            click.echo(f"  {reason}: {n}")
-        for process, written in result.extra_outputs.items():
-            click.echo(f"  {process}: {written}")
+    with executor_session(executor, workers=workers, scheduler=scheduler):  # one cluster for all the files
+        for g4file in g4files:
+            total = totals[g4file]
+            if stop is not None and stop > total:
+                click.echo(
+                    f"warning: {g4file} has {total} events (entries 0:{total}); --events {events} simulates "
+                    f"{total - (start or 0)} of them",
+                    err=True,
+                )
+            selected = min(stop if stop is not None else total, total) - (start or 0)
+            with progress_bar(total=max(0, selected), desc=g4file.name, unit="event") as bar:
+                if executor != "serial":
+                    from .parallel import simulate_file_parallel
+
+                    result = simulate_file_parallel(
+                        g4file, config, options, executor=executor, workers=workers, scheduler=scheduler,
+                        events_per_task=files_per_task, progress=bar.update,
+                    )  # fmt: skip
+                else:
+                    result = simulate_file(g4file, config, options, progress=bar.update)
+            if layout == "pysimdamicm":
+                result.output = _to_pysimdamicm(result.output, g4file, config)
+            click.echo(
+                f"{g4file}: {result.events_read} events read, {result.events_kept} simulated, "
+                f"{result.clusters} clusters -> {result.output}"
+            )
+            for reason, n in sorted(result.counters.items()):
+                click.echo(f"  {reason}: {n}")
+            for process, written in result.extra_outputs.items():
+                click.echo(f"  {process}: {written}")

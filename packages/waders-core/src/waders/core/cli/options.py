@@ -149,7 +149,7 @@ def executor_options(func: Callable[..., Any]) -> Callable[..., Any]:
     from ..executors import EXECUTORS
 
     func = click.option(
-        "--files-per-task", type=int, default=None, help="Inputs per task (default: about 8 tasks per worker)."
+        "--files-per-task", type=int, default=None, help="Inputs per task (default: several per worker)."
     )(func)
     func = click.option(
         "--scheduler", default=None, metavar="ADDRESS", help="Existing dask scheduler, e.g. tcp://host:8786."
