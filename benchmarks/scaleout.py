@@ -40,42 +40,30 @@ CONFIG = {
 }
 
 
-def make_images(directory: Path, n: int) -> list[Path]:
-    """``n`` raw images of 500 rows x 2 x (800 + 60) columns x 40 skips (two amplifiers)."""
+def _make(directory: Path, n: int, prefix: str, **geometry: object) -> list[Path]:
+    """``n`` seeded raw images ``<prefix>_NNN.fits`` (gain 10 ADU/e-, noise 10 ADU), written once and reused."""
     from waders.io import write_raw_image
     from waders.io.synthetic import make_raw_image
 
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(n):
-        path = directory / f"scale_{i:03d}.fits"
+        path = directory / f"{prefix}_{i:03d}.fits"
         if not path.exists():
-            image, _ = make_raw_image(
-                amplifiers=("L", "U"), nrows=500, ncols=800, overscan=60, nskips=40, noise=10.0, gain=10.0,
-                dark_current=0.1, seed=i, dtype="float32",
-            )  # fmt: skip
+            image, _ = make_raw_image(**geometry, noise=10.0, gain=10.0, dark_current=0.1, seed=i, dtype="float32")
             write_raw_image(path, image)
         paths.append(path)
     return paths
+
+
+def make_images(directory: Path, n: int) -> list[Path]:
+    """``n`` raw images of 500 rows x 2 x (800 + 60) columns x 40 skips (two amplifiers)."""
+    return _make(directory, n, "scale", amplifiers=("L", "U"), nrows=500, ncols=800, overscan=60, nskips=40)
 
 
 def make_small_images(directory: Path, n: int) -> list[Path]:
     """``n`` raw images of 100 rows x (300 + 20) columns x 50 skips (one amplifier)."""
-    from waders.io import write_raw_image
-    from waders.io.synthetic import make_raw_image
-
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(n):
-        path = directory / f"small_{i:03d}.fits"
-        if not path.exists():
-            image, _ = make_raw_image(
-                amplifiers=("L",), nrows=100, ncols=300, overscan=20, nskips=50, noise=10.0, gain=10.0,
-                dark_current=0.1, seed=i, dtype="float32",
-            )  # fmt: skip
-            write_raw_image(path, image)
-        paths.append(path)
-    return paths
+    return _make(directory, n, "small", amplifiers=("L",), nrows=100, ncols=300, overscan=20, nskips=50)
 
 
 def _children_cpu() -> float:
