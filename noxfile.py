@@ -181,5 +181,5 @@ def browser(session: nox.Session) -> None:
 def doc_commands(session: nox.Session) -> None:
     """Every shell command of README.md and docs/ runs as printed (in a temporary folder, after waders example-data)."""
     _install(session, list(PACKAGES))
-    session.install("pytest>=8")
+    session.install("pytest>=8", "./packages/waders-core[dask]")  # docs/howto/cluster.md runs --executor dask
     session.run("pytest", "tests/test_doc_commands.py", "-c", "pyproject.toml", "--rootdir", ".", *session.posargs)

@@ -178,3 +178,15 @@ def test_a_session_starts_its_workers_once_for_all_its_calls(executor):
         first, second = pids(), pids()
     assert os.getpid() not in first and len(first | second) <= 2  # the same two worker processes
     assert pids().isdisjoint(first)  # outside the session: new workers, closed at the end of the call
+
+
+def test_executor_dask_without_distributed_is_a_one_line_error(images, tmp_path):
+    """Without dask.distributed installed, ``--executor dask`` stops before any work: exit 2, install hint."""
+    blocked = "import sys; sys.modules['distributed'] = None; from waders.core.cli.main import main; sys.exit(main())"
+    command = [sys.executable, "-c", blocked, "ana", "-o", str(tmp_path), "--executor", "dask", "--workers", "2"]
+    r = subprocess.run([*command, *map(str, images)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "error: --executor dask needs dask.distributed; pip install 'dask[distributed]'"
+    ], r.stderr
+    assert not list(tmp_path.iterdir())

@@ -120,6 +120,16 @@ def check_executor(executor: str, workers: int) -> None:
         raise ConfigError(f"unknown executor {executor!r}", hint=f"use one of {', '.join(EXECUTORS)}")
     if workers < 1:
         raise ConfigError("--workers must be at least 1")
+    if executor == "dask":
+        _require_distributed()
+
+
+def _require_distributed() -> None:
+    """Refuse ``--executor dask`` before any work when dask.distributed is not installed."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ConfigError("--executor dask needs dask.distributed", hint="pip install 'dask[distributed]'") from None
 
 
 @dataclass
