@@ -31,7 +31,46 @@ def test_run_without_clusters_or_plots_imports_no_root_fit_or_plot_stack(tmp_pat
     modules = startup_imports(["ana", "-o", str(out), "-s", "CompressSkipperProcess", str(path)])
     assert (out / "tiny.summary.json").is_file()
     heavy = heavy_imports(modules)
-    assert {"numpy", "astropy"} <= heavy  # the image is read and compressed
+    assert heavy == {"numpy", "astropy"}  # the image is read and compressed; the configured ClusterFinder never ran
     # no clusters file, no fit, no plot, no report: none of their libraries
     assert heavy.isdisjoint({"uproot", "iminuit", "matplotlib", "jinja2", "plotly", "dask", "tqdm"})
     assert "scipy.stats" not in modules
+
+
+def test_list_processes_imports_no_science_stack_beyond_numpy() -> None:
+    """Every process class is imported (its summary and parameters are listed); its heavy modules are lazy."""
+    modules = startup_imports(["ana", "--list-processes"])
+    assert "waders.ana.clusters.finder" in modules  # the classes were imported
+    assert heavy_imports(modules) <= {"numpy"}
+
+
+@pytest.mark.slow
+def test_the_default_chain_declares_the_heavy_modules_it_imports(tmp_path: Path) -> None:
+    """What the default chain imports is what it prefetches while the image is read (plus numpy and astropy).
+
+    A heavy module used by a process but missing from its ``imports`` would be imported on first
+    use, after the read: slower, not wrong; this test keeps the declarations complete.
+    """
+    import subprocess
+    import sys
+
+    image, _ = make_raw_image(nrows=20, ncols=60, nskips=4)
+    path = tmp_path / "tiny.fits"
+    write_raw_image(path, image)
+    ran = heavy_imports(startup_imports(["ana", "-o", str(tmp_path / "out"), str(path)]))
+    listing = tmp_path / "prefetched.txt"
+    code = (
+        "import importlib, sys\n"
+        "from waders.ana.runner import build_chain, chain_imports\n"
+        "from waders.ana.cli import default_config\n"
+        "from waders.core import load_config\n"
+        "chain = build_chain(load_config(default_config(), kind='analysis'))\n"
+        "for name in chain_imports(chain): importlib.import_module(name)\n"
+        "import numpy, astropy.io.fits\n"
+        f"open({str(listing)!r}, 'w').write(chr(10).join(sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    prefetched = heavy_imports(set(listing.read_text().split()))
+    assert {"scipy", "awkward", "uproot", "iminuit"} <= ran
+    assert ran <= prefetched

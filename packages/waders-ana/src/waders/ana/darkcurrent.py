@@ -91,6 +91,7 @@ class _DarkCurrentFit(AnalysisProcess):
     """Parameters and pixel selection shared by the dark-current fits."""
 
     per_amplifier: ClassVar[bool] = True
+    imports: ClassVar[tuple[str, ...]] = ("scipy.special", "iminuit")
 
     image = Param("mean_compressed_pedestal_subtracted", doc="input image product (ADU)")
     in_overscan = Param(False, doc="fit the overscan instead of the active region")

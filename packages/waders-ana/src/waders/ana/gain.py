@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import ndtr
 
 from waders.core import Param, Product, RunContext, SkipperImage
 from waders.core.errors import ConfigError, DataError
 from waders.core.image import Amplifier
 from waders.core.kinds import Float, Int, Optional
+from waders.core.lazy import lazy_module
 
 from .base import AnalysisProcess
 from .darkcurrent import CLUSTER_MASK
@@ -46,6 +46,8 @@ from .fitting.peaks import MIN_PEAK_PIXELS, locate_peaks
 from .fitting.quality import assess
 from .plotting import keep_figure, wants_plots
 from .summary import Fallback, SummaryPart, study_part
+
+special = lazy_module("scipy.special")
 
 __all__ = ["FitCalibrationConstant", "PeakFits", "fit_peaks", "locate_peaks"]
 
@@ -102,7 +104,9 @@ def _peak_model(n_fit: int, next_position: float, next_width: float) -> Any:
         p = np.asarray(par)
         amplitude, mean, width = p[:n_fit], p[n_fit : 2 * n_fit], p[2 * n_fit : 3 * n_fit]
         x = np.asarray(x)
-        return ndtr((x[:, None] - mean) / width) @ amplitude + p[-1] * ndtr((x - next_position) / next_width)
+        return special.ndtr((x[:, None] - mean) / width) @ amplitude + p[-1] * special.ndtr(
+            (x - next_position) / next_width
+        )
 
     return model
 
@@ -148,8 +152,10 @@ def fit_peaks(
     half = max(sigma, 0.1 * gain)
     populated = np.array([np.count_nonzero(np.abs(values - p) < half) for p in guesses])
     # pixels of the zero-electron peak's tail expected in each window: a peak must stand out of them
-    zero = populated[0] / max(2 * ndtr(half / sigma) - 1, 1e-12)
-    tail = zero * (ndtr((guesses + half - guesses[0]) / sigma) - ndtr((guesses - half - guesses[0]) / sigma))
+    zero = populated[0] / max(2 * special.ndtr(half / sigma) - 1, 1e-12)
+    tail = zero * (
+        special.ndtr((guesses + half - guesses[0]) / sigma) - special.ndtr((guesses - half - guesses[0]) / sigma)
+    )
     tail[0] = 0.0
     significant = (populated >= MIN_PEAK_PIXELS) & (populated - tail > 5 * np.sqrt(tail + 1))
     enough = significant[:n_peaks]

@@ -28,12 +28,13 @@ from waders.core.amplifiers import check_amplifier_keys
 from waders.core.config import Config
 from waders.core.errors import InputFileError, WadersError, failure_message
 from waders.core.image import SkipperImage
+from waders.core.lazy import prefetch
 from waders.core.paths import unique_stems
 from waders.core.pipeline import Pipeline, RunContext
 from waders.core.versions import waders_versions
 from waders.io.fits import read_image
 
-from .sinks import OROOT_PARTS, OutputJob, write_outputs
+from .sinks import OROOT_PARTS, OutputJob, sink_imports, write_outputs
 
 __all__ = [
     "AnalysisOptions",
@@ -231,6 +232,12 @@ def check_config_against(config: Config, path: Path) -> None:
     check_image_config(config, read_image(path, config.input, lazy=True))
 
 
+def chain_imports(processes: Sequence[Any]) -> tuple[str, ...]:
+    """Heavy modules the chain and its writers will import: each process's ``imports`` and the sinks'."""
+    names = [name for process in processes for name in type(process).imports]
+    return tuple(dict.fromkeys([*names, *sink_imports(processes)]))
+
+
 def run_chain(
     path: Path, config: Config, options: AnalysisOptions, *, position: int = 0
 ) -> tuple[SkipperImage, list[Any], RunContext]:
@@ -244,6 +251,8 @@ def run_chain(
     WadersError
         For bad input.
     """
+    processes = build_chain(config, save_plots=options.save_plots)
+    prefetch(chain_imports(processes))  # while the image is read and its skips reduced
     truth = None
     if options.mct:
         from .clusters.truth import read_truth
@@ -253,7 +262,6 @@ def run_chain(
     image.meta["stem"] = output_stem(path)
     check_image_config(config, image)
     _identify(image, path, options, position)
-    processes = build_chain(config, save_plots=options.save_plots)
     context = RunContext(
         seed=options.seed,
         detector=config.detector,

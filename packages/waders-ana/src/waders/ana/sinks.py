@@ -115,6 +115,15 @@ def clusters_table(image: SkipperImage, processes: Sequence[Any]) -> Any:
 
 
 # --- clusters -----------------------------------------------------------------------------------
+#: What the clusters sink imports (prefetched while the first image is read).
+CLUSTERS_IMPORTS = ("awkward", "uproot", "waders.io.root")
+
+
+def sink_imports(processes: Sequence[Any]) -> tuple[str, ...]:
+    """Heavy modules the sinks will import for the outputs of ``processes`` (:data:`CLUSTERS_IMPORTS`)."""
+    return CLUSTERS_IMPORTS if declared(processes, "table", "clusters") else ()
+
+
 def write_clusters(job: OutputJob) -> dict[str, str]:
     """``<stem>_clusters.root`` when a process declares a ``clusters`` table (the ``--oroot`` part with it)."""
     if not declared(job.processes, "table", "clusters"):

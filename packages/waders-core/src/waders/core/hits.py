@@ -12,10 +12,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import awkward as ak
 import numpy as np
 
+from waders.core.lazy import lazy_module
+
 from .errors import DataError
+
+ak = lazy_module("awkward")
 
 __all__ = ["HIT_FIELDS", "HitCollection"]
 

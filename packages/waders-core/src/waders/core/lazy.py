@@ -1,17 +1,85 @@
-"""Lazy public names of the waders packages: processes importable from ``waders.ana``/``waders.sim``.
+"""Lazy imports: public names of the waders packages, heavy modules, and imports ahead of use.
 
-A package's processes are listed once, as its ``waders.processes`` entry points; its
-``__init__`` exposes them by name with :func:`lazy_getattr`, importing a module only when
-a name is first used (``import waders.ana`` does not import numpy, scipy or matplotlib).
+* A package's processes are listed once, as its ``waders.processes`` entry points; its
+  ``__init__`` exposes them by name with :func:`lazy_getattr`, importing a module only when
+  a name is first used (``import waders.ana`` does not import numpy, scipy or matplotlib).
+* A module that needs a heavy dependency (scipy, awkward, uproot) only inside its functions
+  binds it with :func:`lazy_module`: ``ak = lazy_module("awkward")`` at the top, ``ak.Array``
+  in the code; awkward is imported at the first attribute access.  Listing the processes or
+  validating a configuration then imports none of them (issue 18).
+* :func:`prefetch` imports such modules in a background thread while the main thread reads
+  and reduces an image (numpy and file reads release the GIL): the import time is hidden
+  behind I/O instead of added to it.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Iterable
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, distribution
 from typing import Any
 
-__all__ = ["entry_point_classes", "lazy_getattr"]
+__all__ = ["LazyModule", "entry_point_classes", "lazy_getattr", "lazy_module", "prefetch"]
+
+log = logging.getLogger(__name__)
+
+
+class LazyModule:
+    """Stand-in for module ``name``, imported at the first attribute access.
+
+    Attribute lookups go to the real module (``sys.modules`` caches it), so the stand-in
+    behaves like the module for ``ak.Array``, ``special.ndtr(x)`` or ``isinstance(x, ak.Array)``.
+    """
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        object.__setattr__(self, "_name", name)
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(import_module(self._name), attribute)
+
+    def __setattr__(self, attribute: str, value: Any) -> None:
+        raise AttributeError(f"cannot set {attribute!r} on the lazy module {self._name!r}")
+
+    def __repr__(self) -> str:
+        return f"<lazy module {self._name!r}>"
+
+
+def lazy_module(name: str) -> Any:
+    """Module ``name`` imported at its first use (see :class:`LazyModule`)."""
+    return LazyModule(name)
+
+
+def prefetch(names: Iterable[str]) -> threading.Thread | None:
+    """Import ``names`` in a background thread; return the thread (None if all are imported).
+
+    Meant to run while the main thread reads data: the modules are ready (or being
+    finished) when a step first uses them.  Python's per-module import locks make a main
+    thread that needs a module still being imported wait for it, so the result is the same
+    as importing in order.  A module that fails to import is left for its user to import
+    (and report) again.  Start it after the main thread's own imports (numpy, astropy),
+    not while it is importing modules that the prefetched ones import too.
+    """
+    import sys
+
+    missing = [name for name in dict.fromkeys(names) if name not in sys.modules]
+    if not missing:
+        return None
+
+    def run() -> None:
+        for name in missing:
+            try:
+                import_module(name)
+            except Exception as err:  # the step that needs it imports it again and reports
+                log.debug("prefetch of %s failed: %s", name, err)
+
+    thread = threading.Thread(target=run, name="waders-prefetch", daemon=True)
+    thread.start()
+    return thread
+
 
 PROCESSES_GROUP = "waders.processes"
 

@@ -55,6 +55,11 @@ class Process(Configurable):
     products : tuple of Product
         What the process makes (images, tables, results, figures; :mod:`waders.core.products`),
         checked when the class is defined.  The writers of a command are chosen from them.
+    imports : tuple of str
+        Heavy modules the process uses when it runs (scipy.special, awkward...), bound lazily
+        in its modules (:func:`waders.core.lazy.lazy_module`): a command imports them in a
+        background thread while it reads the data (:func:`waders.core.lazy.prefetch`).
+        Leaving one out costs time, never correctness.
     """
 
     name: ClassVar[str] = "Process"
@@ -62,6 +67,7 @@ class Process(Configurable):
     order: ClassVar[int] = 100
     per_amplifier: ClassVar[bool] = False
     products: ClassVar[tuple[Product, ...]] = ()
+    imports: ClassVar[tuple[str, ...]] = ()
 
     ignored_keys: ClassVar[dict[str, str]] = {
         "__DEBUG__": "pysimdamicm debug flag; use waders --debug",

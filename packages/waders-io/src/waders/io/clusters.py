@@ -33,8 +33,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import awkward as ak
 import numpy as np
+
+from waders.core.lazy import lazy_module
+
+ak = lazy_module("awkward")
 
 __all__ = [
     "PIXEL_FIELDS",

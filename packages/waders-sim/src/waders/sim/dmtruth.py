@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import awkward as ak
 import numpy as np
 
 from waders.core.errors import DataError
+from waders.core.lazy import lazy_module
+
+ak = lazy_module("awkward")
 
 __all__ = ["TRUTH_GROUP", "truth_lists"]
 

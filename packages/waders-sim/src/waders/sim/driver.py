@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import awkward as ak
 import numpy as np
 
 from waders.core.config import Config
 from waders.core.errors import InputFileError
+from waders.core.lazy import lazy_module
 from waders.core.pipeline import Pipeline, RunContext
 from waders.core.versions import waders_versions
 from waders.io.root import ClustersTreeWriter, iter_geant4, open_output, read_run_info, titles, write_records_tree
@@ -36,6 +36,8 @@ from .events import SimEvents
 from .random import CounterRNG
 from .reconstruction import clusters_by_event
 from .volumes import ccd_volume, source_volume
+
+ak = lazy_module("awkward")
 
 __all__ = ["SimOptions", "SimResult", "simulate_file"]
 

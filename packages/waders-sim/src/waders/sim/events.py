@@ -33,13 +33,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import awkward as ak
 import numpy as np
 
 from waders.core.detector import Detector
 from waders.core.hits import HIT_FIELDS, HitCollection
+from waders.core.lazy import lazy_module
 
 from .random import CounterRNG
+
+ak = lazy_module("awkward")
 
 __all__ = ["PIXEL_FIELDS", "SimEvents"]
 

@@ -79,16 +79,19 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import special, stats
 
 from waders.core import Param
 from waders.core.errors import ConfigError, ProcessError
 from waders.core.kinds import Choice, Float, Int
+from waders.core.lazy import lazy_module
 from waders.core.pipeline import RunContext
 
 from .base import SimProcess
 from .events import SimEvents
 from .random import CounterRNG
+
+special = lazy_module("scipy.special")
+stats = lazy_module("scipy.stats")
 
 __all__ = [
     "DarkCurrent",

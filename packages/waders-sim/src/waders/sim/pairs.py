@@ -42,9 +42,12 @@ from functools import lru_cache
 from importlib import resources
 
 import numpy as np
-from scipy.special import ndtri
+
+from waders.core.lazy import lazy_module
 
 from .random import CounterRNG
+
+special = lazy_module("scipy.special")
 
 __all__ = [
     "MAX_CANDIDATES",
@@ -161,7 +164,7 @@ def discrete_fano_pairs(energy: np.ndarray, e2eV: float, fano: float, u: np.ndar
     big = size > MAX_CANDIDATES
     if big.any():
         m = mean[big]
-        out[big] = np.maximum(0, np.rint(m + np.sqrt(fano * m) * ndtri(u[big]))).astype(np.int64)
+        out[big] = np.maximum(0, np.rint(m + np.sqrt(fano * m) * special.ndtri(u[big]))).astype(np.int64)
     small = np.flatnonzero(~big)
     if small.size:
         order = small[np.argsort(size[small], kind="stable")]  # similar widths in a block

@@ -16,12 +16,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import awkward as ak
 import numpy as np
 
 from waders.core.config import Config
 from waders.core.errors import ConfigError, WadersError
 from waders.core.executors import run_tasks
+from waders.core.lazy import lazy_module
 from waders.io.root import (
     ClustersTreeWriter,
     count_geant4_events,
@@ -33,6 +33,8 @@ from waders.io.root import (
 from waders.io.root.titles import TITLES
 
 from .driver import SimOptions, SimResult, _geant4_config, _process_config, simulate_file
+
+ak = lazy_module("awkward")
 
 __all__ = ["simulate_file_parallel"]
 

@@ -23,17 +23,19 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import awkward as ak
 import numpy as np
 
 from waders.core import Param
 from waders.core.hits import HitCollection
 from waders.core.kinds import Float, Int
+from waders.core.lazy import lazy_module
 from waders.core.pipeline import RunContext
 
 from .base import SimProcess
 from .events import SimEvents
 from .pixelize import snapped_floor
+
+ak = lazy_module("awkward")
 
 __all__ = ["ContinuousReadout"]
 

@@ -25,16 +25,18 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import awkward as ak
 import numpy as np
 
 from waders.core import Param
 from waders.core.errors import ConfigError
 from waders.core.kinds import Float, Int, Optional
+from waders.core.lazy import lazy_module
 from waders.core.pipeline import RunContext
 
 from .base import SimProcess
 from .events import SimEvents
+
+ak = lazy_module("awkward")
 
 __all__ = ["ClusterFinder", "clusters_by_event", "link_pixels"]
 

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import awkward as ak
 import numpy as np
 
 from waders.core.errors import InputFileError
 from waders.core.image import SkipperImage
+from waders.core.lazy import lazy_module
+
+ak = lazy_module("awkward")
 
 __all__ = ["add_mask_distances", "cluster_mask_distances", "distance_to_mask", "hdu_shape", "read_cluster_mask"]
 

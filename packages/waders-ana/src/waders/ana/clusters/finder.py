@@ -30,13 +30,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
-import awkward as ak
 import numpy as np
 
 from waders.core import Param, Process, Product, RunContext, SkipperImage
 from waders.core.errors import ConfigError
 from waders.core.image import Amplifier
 from waders.core.kinds import JSON, Int
+from waders.core.lazy import lazy_module
 
 from ..base import INDEX_RANGES, file_index_selector
 from ..saturation import saturated_at
@@ -46,6 +46,8 @@ from .mask import SELECTION
 from .profiles import fitted_profiles
 from .properties import Groups, closest_clusters, cluster_quantities, clusters_array, seed_quantities
 from .threshold import Threshold, ThresholdKind, resolve_threshold
+
+ak = lazy_module("awkward")
 
 __all__ = ["ClusterFinder", "find_clusters"]
 
@@ -108,6 +110,7 @@ class ClusterFinder(Process):
     domain: ClassVar[str] = "ana"
     order: ClassVar[int] = 40
     summary_order: ClassVar[int] = 50
+    imports: ClassVar[tuple[str, ...]] = ("awkward", "scipy.ndimage", "scipy.spatial", "scipy.special")
     products = (
         Product(
             "clusters",

@@ -20,10 +20,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import ndimage
-from scipy.spatial import cKDTree
 
 from waders.core.errors import ConfigError
+from waders.core.lazy import lazy_module
+
+ndimage = lazy_module("scipy.ndimage")
+spatial = lazy_module("scipy.spatial")
 
 __all__ = ["EIGHT_CONNECTED", "keep_seeded", "label_candidates", "linking_radius"]
 
@@ -84,7 +86,7 @@ def label_candidates(
     if max_nearest_neighbor < 1:
         raise ConfigError(f"ClusterFinder: max_nearest_neighbor must be >= 1, got {max_nearest_neighbor}")
     points = np.column_stack([rows, cols]).astype(np.float64)
-    pairs = cKDTree(points).query_pairs(linking_radius(max_nearest_neighbor), output_type="ndarray")
+    pairs = spatial.cKDTree(points).query_pairs(linking_radius(max_nearest_neighbor), output_type="ndarray")
     m = rows.size
     from scipy.sparse import coo_matrix  # method 1 only: scipy.sparse takes a noticeable time to import
     from scipy.sparse.csgraph import connected_components

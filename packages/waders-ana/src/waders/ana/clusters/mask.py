@@ -43,18 +43,20 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import awkward as ak
 import numpy as np
-from scipy import ndimage
 
 from waders.core import Param, Process, Product, RunContext, SkipperImage
 from waders.core.errors import ConfigError, DataError
 from waders.core.geometry import AmplifierGeometry
 from waders.core.kinds import JSON, Float, Int
+from waders.core.lazy import lazy_module
 
 from ..base import INDEX_RANGES, file_index_selector
 from ..summary import SummaryPart
 from .properties import Groups
+
+ak = lazy_module("awkward")
+ndimage = lazy_module("scipy.ndimage")
 
 __all__ = [
     "FINDER",

@@ -28,9 +28,12 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from scipy.special import ndtr
+
+from waders.core.lazy import lazy_module
 
 from .properties import Groups
+
+special = lazy_module("scipy.special")
 
 __all__ = ["fitted_profiles"]
 
@@ -95,7 +98,7 @@ def _model(edges: _Edges, amp: np.ndarray, mu: np.ndarray, sigma: np.ndarray) ->
     """
     u = edges.x - mu[edges.cluster]
     u /= sigma[edges.cluster]
-    cdf = ndtr(u)
+    cdf = special.ndtr(u)
     density = -0.5 * u
     density *= u
     np.exp(density, out=density)

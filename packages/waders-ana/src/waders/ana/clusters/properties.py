@@ -9,8 +9,8 @@ simulation; they are re-exported here so that existing imports keep working.
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
 
+from waders.core.lazy import lazy_module
 from waders.io.clusters import (
     PIXEL_FIELDS,
     Groups,
@@ -20,6 +20,8 @@ from waders.io.clusters import (
     pixel_field_names,
     seed_quantities,
 )
+
+spatial = lazy_module("scipy.spatial")
 
 __all__ = [
     "PIXEL_FIELDS",
@@ -65,7 +67,7 @@ def closest_clusters(
     members = np.flatnonzero(seeded)
     if members.size >= 2:
         points = np.column_stack([pos_x[members], pos_y[members]])
-        _, neighbours = cKDTree(points).query(points, k=2, workers=-1)  # queries are independent: threads
+        _, neighbours = spatial.cKDTree(points).query(points, k=2, workers=-1)  # queries are independent: threads
         own = np.arange(members.size)
         other = np.where(neighbours[:, 0] == own, neighbours[:, 1], neighbours[:, 0])
         partner = members[other]

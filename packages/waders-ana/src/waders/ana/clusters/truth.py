@@ -24,10 +24,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import awkward as ak
 import numpy as np
 
 from waders.core.errors import InputFileError
+from waders.core.lazy import lazy_module
+
+ak = lazy_module("awkward")
 
 __all__ = ["TRUTH_ENERGY", "TRUTH_ID", "match_truth", "read_truth"]
 

@@ -14,7 +14,10 @@ reports it as its ``chi2``.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import xlogy
+
+from waders.core.lazy import lazy_module
+
+special = lazy_module("scipy.special")
 
 __all__ = ["deviance_terms", "poisson_deviance"]
 
@@ -39,7 +42,7 @@ def deviance_terms(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
     """
     counts = np.asarray(counts, dtype=np.float64)
     expected = np.maximum(np.asarray(expected, dtype=np.float64), TINY)
-    return 2.0 * (expected - counts + xlogy(counts, counts) - xlogy(counts, expected))
+    return 2.0 * (expected - counts + special.xlogy(counts, counts) - special.xlogy(counts, expected))
 
 
 def poisson_deviance(counts: np.ndarray, expected: np.ndarray, axis: int | None = -1) -> np.ndarray:

@@ -63,13 +63,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtr
 
 from waders.core.errors import ConfigError
+from waders.core.lazy import lazy_module
 
 from .deviance import poisson_deviance
 from .minimise import minimise_batch, restrict
 from .quality import assess_many
+
+special = lazy_module("scipy.special")
 
 __all__ = [
     "PARAMETERS",
@@ -265,7 +267,7 @@ def pcd_expected(edges: np.ndarray, params: np.ndarray, n_peaks: int) -> np.ndar
     centres = params[..., MU0, None] + k * params[..., GAIN, None]
     z = (np.asarray(edges)[None, :] - centres[..., None]) / params[..., SIGMA, None, None]
     w, _ = _poisson_weights(params[..., LAM], n_peaks)
-    delta = np.diff(ndtr(z), axis=-1)
+    delta = np.diff(special.ndtr(z), axis=-1)
     return params[..., NORM, None] * np.einsum("...k,...kb->...b", w, delta)
 
 
@@ -285,7 +287,7 @@ def _cdf_model(n_peaks: int) -> Any:
     def model(x: np.ndarray, norm: float, mu0: float, sigma: float, lam: float, gain: float) -> np.ndarray:
         w, _ = _poisson_weights(np.asarray(lam), n_peaks)
         z = (np.asarray(x)[:, None] - (mu0 + k * gain)) / sigma
-        return norm * (ndtr(z) @ w)
+        return norm * (special.ndtr(z) @ w)
 
     return model
 
@@ -381,7 +383,7 @@ def starting_values(edges: np.ndarray, counts: np.ndarray, settings: PCDSettings
 
     # lam: fraction above mu0 + gain/2, minus the noise tail of the zero-electron peak
     above = counts[centres > mu0 + 0.5 * gain].sum() / max(total, 1.0)
-    tail = float(ndtr(-0.5 * gain / sigma))
+    tail = float(special.ndtr(-0.5 * gain / sigma))
     occupied = min(max((above - tail) / max(1.0 - tail, 1e-12), 1e-6), 0.95)
     lam = _inset(-math.log1p(-occupied), lower[LAM], upper[LAM])
 
@@ -808,7 +810,7 @@ def _derivatives(
     k = np.arange(n_peaks)
     z = (edges[None, None, :] - (mu0[:, None] + k * gain[:, None])[:, :, None]) / sigma[:, None, None]
     pdf = np.exp(-0.5 * z * z) * _INV_SQRT_2PI
-    delta = np.diff(ndtr(z), axis=2)  # (S, K, B)
+    delta = np.diff(special.ndtr(z), axis=2)  # (S, K, B)
     d_mean = -np.diff(pdf, axis=2) / sigma[:, None, None]  # d delta / d centre
     d_sigma = -np.diff(z * pdf, axis=2) / sigma[:, None, None]  # d delta / d sigma
     w, dw = _poisson_weights(lam, n_peaks)

@@ -30,7 +30,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import chdtrc  # chi2.sf without importing scipy.stats (~1 s; issue 18)
+
+from waders.core.lazy import lazy_module
+
+special = lazy_module("scipy.special")
 
 __all__ = [
     "CHI2_NDF_FLOOR",
@@ -77,7 +80,7 @@ def chi2_p_value(chi2: Any, ndf: Any) -> Any:
     chi2 = np.asarray(chi2, dtype=np.float64)
     ndf = np.asarray(ndf, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        p = np.where(ndf >= 1, chdtrc(np.maximum(ndf, 1), chi2), np.nan)
+        p = np.where(ndf >= 1, special.chdtrc(np.maximum(ndf, 1), chi2), np.nan)
     return float(p) if p.ndim == 0 else p
 
 

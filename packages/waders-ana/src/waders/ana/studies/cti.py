@@ -85,17 +85,19 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import awkward as ak
 import numpy as np
 
 from waders.core import Param, Product, RunContext, SkipperImage
 from waders.core.errors import ConfigError, DataError
 from waders.core.image import Amplifier
 from waders.core.kinds import Float, Int, ListOf
+from waders.core.lazy import lazy_module
 
 from .. import plotting
 from ..base import AnalysisProcess
 from ..clusters.mask import FINDER, to_readout_columns, to_readout_rows
+
+ak = lazy_module("awkward")
 
 __all__ = [
     "EvalCTIProcess",

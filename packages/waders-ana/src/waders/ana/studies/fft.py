@@ -53,15 +53,17 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.fft
 
 from waders.core import Param, Product, RunContext, SkipperImage
 from waders.core.errors import DataError
 from waders.core.image import RAW, Amplifier
 from waders.core.kinds import Float, Int, Optional, Str
+from waders.core.lazy import lazy_module
 
 from ..base import AnalysisProcess
 from ..plotting import figure, wants_plots
+
+scipy_fft = lazy_module("scipy.fft")
 
 __all__ = ["FFTNoisePlot", "one_sided_power", "strongest_lines"]
 
@@ -193,7 +195,7 @@ class FFTNoisePlot(AnalysisProcess):
             if block.dtype not in (np.float32, np.float64):
                 block = block.astype(np.float64)
             # removing each pixel's mean only changes the DC bin: transform as is, drop DC afterwards
-            spectrum = scipy.fft.rfft(block, axis=2)
+            spectrum = scipy_fft.rfft(block, axis=2)
             means[first:last, cols] = spectrum[:, :, 0].real / length
             pairs = spectrum.reshape(-1, spectrum.shape[-1]).view(block.dtype)  # (pixels, 2 * bins): re, im
             power = np.einsum("pf,pf->f", pairs, pairs).astype(np.float64)
@@ -213,7 +215,7 @@ class FFTNoisePlot(AnalysisProcess):
         with np.errstate(invalid="ignore", divide="ignore"):
             centre = np.where(finite, values, 0.0).sum(axis=1) / finite.sum(axis=1)
         values = np.where(finite, values - centre[:, None], 0.0)  # missing pixels at the row mean
-        spectrum = scipy.fft.rfft(values, axis=1)
+        spectrum = scipy_fft.rfft(values, axis=1)
         total = (spectrum.real**2 + spectrum.imag**2).sum(axis=0)
         return total, int(values.shape[0]), int(values.shape[1])
 

@@ -38,19 +38,21 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
-from iminuit import Minuit
-from iminuit.cost import ExtendedBinnedNLL
-from scipy.special import ndtr
 
 from waders.core import Param, Product, RunContext, SkipperImage
 from waders.core.errors import DataError
 from waders.core.image import Amplifier
 from waders.core.kinds import Choice, Float, Int
+from waders.core.lazy import lazy_module
 
 from ..base import INDEX_RANGES, AnalysisProcess, file_index_selector
 from ..fitting.gaussian import MAD_TO_SIGMA
 from ..fitting.quality import assess
 from ..plotting import figure, wants_plots
+
+special = lazy_module("scipy.special")
+iminuit = lazy_module("iminuit")
+iminuit_cost = lazy_module("iminuit.cost")
 
 __all__ = ["GaussianFitProcess", "fit_gaussian_histogram"]
 
@@ -84,7 +86,7 @@ def _n_bins(method: str, manual: int, values: np.ndarray, lo: float, hi: float, 
 
 
 def _model(edges: np.ndarray, norm: float, mu: float, sigma: float) -> np.ndarray:
-    return norm * ndtr((edges - mu) / sigma)
+    return norm * special.ndtr((edges - mu) / sigma)
 
 
 def fit_gaussian_histogram(counts: np.ndarray, edges: np.ndarray, mu: float, sigma: float) -> dict[str, Any]:
@@ -103,9 +105,9 @@ def fit_gaussian_histogram(counts: np.ndarray, edges: np.ndarray, mu: float, sig
         ``mu``, ``mu_err``, ``sigma``, ``sigma_err``, ``norm``, ``chi2``, ``ndf``, and the verdict of
         :mod:`waders.ana.fitting.quality`: ``valid``, ``status``, ``p_value``.
     """
-    cost = ExtendedBinnedNLL(counts, edges, _model)
+    cost = iminuit_cost.ExtendedBinnedNLL(counts, edges, _model)
     total = float(counts.sum())
-    minuit = Minuit(cost, norm=max(total, 1.0), mu=mu, sigma=sigma)
+    minuit = iminuit.Minuit(cost, norm=max(total, 1.0), mu=mu, sigma=sigma)
     minuit.limits["norm"] = (0.0, None)
     minuit.limits["sigma"] = (sigma * 1e-3, sigma * 1e3)
     minuit.migrad()
