@@ -277,11 +277,9 @@ def _preload(names: Sequence[str]) -> None:
 
 def _start_dask(workers: int, scheduler: str | None, preload: Sequence[str]) -> tuple[Any, Any]:
     """A client of ``scheduler``, or of a new local cluster of ``workers`` single-threaded processes."""
-    try:
-        import dask
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise ConfigError("--executor dask needs dask.distributed", hint="pip install 'dask[distributed]'") from None
+    import dask  # installed: executor_session refused --executor dask otherwise (check_executor)
+    from distributed import Client, LocalCluster
+
     if scheduler:
         return Client(scheduler, timeout="30s"), None
     # Local workers: one thread each (the analysis is single-threaded numpy), the waders modules imported as

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Iterable
 from importlib import import_module
@@ -63,8 +64,6 @@ def prefetch(names: Iterable[str]) -> threading.Thread | None:
     (and report) again.  Start it after the main thread's own imports (numpy, astropy),
     not while it is importing modules that the prefetched ones import too.
     """
-    import sys
-
     missing = [name for name in dict.fromkeys(names) if name not in sys.modules]
     if not missing:
         return None
