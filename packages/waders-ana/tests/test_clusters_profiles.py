@@ -97,3 +97,44 @@ def test_fitted_sigma_of_simulated_clouds_in_an_analysed_image(tmp_path):
         assert cluster["fPosY"] == pytest.approx(row + 1, abs=0.05)
         nbins = int(cluster["DX"]) + 2
         assert len(cluster["projectionX"]) == nbins
+
+
+def test_two_pixel_wide_clusters_are_read_from_the_table_of_their_fit():
+    """A two-pixel-wide histogram is fitted exactly by a range of narrow Gaussians: its value comes from a table."""
+    from waders.ana.clusters import profiles
+
+    rng = np.random.default_rng(11)
+    ratio = rng.uniform(0.002, 0.998, 3000)
+    first = rng.integers(1, 4000, ratio.size)
+    x = np.stack([first, first + 1], axis=1).ravel()
+    y = np.repeat(np.arange(ratio.size) * 4, 2)
+    e = np.stack([1.0 - ratio, ratio], axis=1).ravel() * rng.uniform(1.0, 50.0, ratio.size).repeat(2)
+    groups = Groups(np.full(ratio.size, 2))
+    tabulated, _ = fitted_profiles(groups, {"X": x, "Y": y}, e)
+    peak = np.maximum(ratio, 1 - ratio)
+    h = np.stack([np.zeros(ratio.size), (1 - ratio) / peak, ratio / peak, np.zeros(ratio.size)], axis=1).ravel()
+    mu, sigma = profiles._fit_all(h, np.full(ratio.size, 4), first)  # the fit itself, cluster by cluster
+    for got, want in ((tabulated["fSTD_X"], sigma), (tabulated["fPosX"], mu)):
+        # the degenerate fit's answer jumps by up to ~0.02 pixel between close ratios (and with the first pixel)
+        assert np.percentile(np.abs(got - want), 95) < 0.005
+        assert np.abs(got - want).max() < 0.05
+    assert 0.09 < np.median(tabulated["fSTD_X"]) < 0.16  # narrow: the histogram leaves its outer bins empty
+    assert np.all((tabulated["fPosX"] >= first) & (tabulated["fPosX"] <= first + 1))
+    assert np.all(tabulated["fSTD_Y"] == 0)  # one row
+
+
+def test_fits_stop_early_only_once_converged(monkeypatch):
+    """Stopping a fit when its steps fall below the tolerance moves no result by more than a few tolerances."""
+    from waders.ana.clusters import profiles
+
+    rng = np.random.default_rng(12)
+    clouds = [exact_cloud(20.0 + 25 * i + rng.random(), 30.0 + rng.random(), s) for i, s in enumerate(SIGMAS * 10)]
+    x = np.concatenate([c[0] for c in clouds])
+    y = np.concatenate([c[1] for c in clouds])
+    e = np.concatenate([c[2] for c in clouds]) * (1 + 0.05 * rng.standard_normal(x.size))
+    groups = Groups(np.array([c[0].size for c in clouds]))
+    early, _ = fitted_profiles(groups, {"X": x, "Y": y}, e)
+    monkeypatch.setattr(profiles, "TOLERANCE", 0.0)
+    full, _ = fitted_profiles(groups, {"X": x, "Y": y}, e)
+    for name in early:
+        np.testing.assert_allclose(early[name], full[name], atol=1e-5, err_msg=name)

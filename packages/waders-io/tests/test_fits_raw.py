@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from waders.core.errors import InputFileError
 from waders.core.inputs import InputConfig
 from waders.io import read_image, reduce_skips, write_raw_image
 from waders.io.fits.raw import FitsRawSamples, RowSource
@@ -216,3 +217,17 @@ def test_reduce_skips_finds_non_finite_samples(tmp_path, bad, functions, skips):
     lazy = read_image(path, lazy=True)
     with pytest.raises(InputFileError, match=rf"{len(bad)} raw sample\(s\) in HDU 0 rows \d+\.\.\d+ are not finite"):
         reduce_skips(lazy, functions, skips=skips, block_bytes=3 * 60 * 4 * 8)
+
+
+def test_stored_rows_into_a_buffer_and_a_file_cut_after_opening(tmp_path):
+    image, _ = make_raw_image(nrows=10, nskips=4, seed=9)
+    path = write_raw_image(tmp_path / "r.fits", image, dtype="float32")
+    source = read_image(path, lazy=True)["L"].raw.source
+    offset, dtype, _, _ = source.memmap_info
+    buffer = np.full(4 * source.shape[1], np.nan, dtype=dtype)
+    rows = source.stored_rows(2, 5, out=buffer)
+    assert np.shares_memory(rows, buffer)  # no new memory
+    assert np.array_equal(rows, source.stored_rows(2, 5))
+    path.write_bytes(path.read_bytes()[: offset + 6 * source.shape[1] * np.dtype(dtype).itemsize])
+    with pytest.raises(InputFileError, match="truncated"):
+        source.stored_rows(4, 8, out=buffer)

@@ -160,16 +160,23 @@ def _row_blocks(source: Any, nrows: int, step: int, *, check: bool) -> Iterator[
             yield start, stop, None
         return
 
-    def read(start: int, stop: int) -> np.ndarray:
-        return source.stored_rows(start, stop, check=check) if source.plain else source.rows(start, stop)
+    # plain rows are read into two buffers in turn (block i + 1 into one while block i, in the other, is reduced):
+    # the same memory for every block, so pages are touched once (fresh pages can cost as much as the reading)
+    buffers = [np.empty(step * source.shape[1], source.memmap_info[1]) for _ in range(2)] if source.plain else []
+
+    def read(i: int) -> np.ndarray:
+        start, stop = bounds[i]
+        if source.plain:
+            return source.stored_rows(start, stop, check=check, out=buffers[i % 2])
+        return source.rows(start, stop)
 
     if len(bounds) == 1:
-        yield *bounds[0], read(*bounds[0])
+        yield *bounds[0], read(0)
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="waders-read") as pool:
-        pending = pool.submit(read, *bounds[0])
+        pending = pool.submit(read, 0)
         for i, (start, stop) in enumerate(bounds):
             rows = pending.result()
             if i + 1 < len(bounds):
-                pending = pool.submit(read, *bounds[i + 1])
-            yield start, stop, rows
+                pending = pool.submit(read, i + 1)
+            yield start, stop, rows  # the caller is done with ``rows`` when it asks for the next block

@@ -24,6 +24,7 @@ clouds); a cluster one pixel wide along A has ``fSTD_A = 0`` (the fit's limit).
 
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -39,9 +40,16 @@ __all__ = ["fitted_profiles"]
 
 _ITERATIONS = 40
 _SIGMA_MIN = 1e-3  # pixels
+#: A fit stops when an accepted step moves the mean and sigma by less than this (pixels; the amplitude: relative).
+TOLERANCE = 1e-7
+#: Ratios in the table of two-pixel-wide fits (:func:`_two_pixel_table`), and the first pixel of its histograms.
+TABLE_POINTS = 4001
+_TABLE_PIXEL = 100
 _SQRT_2PI = np.sqrt(2.0 * np.pi)
 #: Clusters fitted together (see :func:`_fit`).
 CHUNK_CLUSTERS = 8192
+#: Histograms of up to this many bins are fitted in groups of equal size; wider ones are padded to a power of two.
+_EXACT_BINS = 8
 #: Threads fitting chunks at once (two: about 20% faster than one on two processors; more add little).
 FIT_THREADS = min(2, os.cpu_count() or 1)
 #: (row, column) of the upper triangle of the 3x3 normal matrix, row by row, and the diagonal among them.
@@ -49,70 +57,43 @@ _UPPER = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
 _DIAGONAL = (0, 3, 5)
 
 
-def _phi(u: np.ndarray) -> np.ndarray:
-    return np.exp(-0.5 * u * u) / _SQRT_2PI
+def _bucket(nbins: np.ndarray) -> np.ndarray:
+    """Number of bins each cluster's histogram is padded to: its own up to 8, else the next power of two."""
+    padded = 1 << np.ceil(np.log2(np.maximum(nbins, 1))).astype(np.int64)
+    return np.where(nbins <= _EXACT_BINS, nbins, padded)
 
 
-class _Edges:
-    """Bin edges of all the histograms, one after the other: adjacent bins share an edge (one CDF per edge).
+def _model(
+    edges: np.ndarray, amp: np.ndarray, mu: np.ndarray, sigma: np.ndarray, mask: np.ndarray | None
+) -> tuple[np.ndarray, ...]:
+    """Pixel-integrated Gaussian in every bin and its derivatives (arrays ``(clusters, bins)``).
 
-    Bins of a cluster are consecutive; with ``b`` the global bin index and ``k`` its cluster, the lower
-    edge of bin ``b`` is edge ``b + k`` and its upper edge ``b + k + 1`` (one more edge than bins per
-    cluster).  Per-bin arrays are computed for every pair of consecutive edges (``u[1:]``, ``u[:-1]``,
-    no gathering); the pair joining two clusters is a dummy bin of the extra cluster ``n`` (contents
-    0, amplitude 0), dropped from the sums.
+    ``edges`` are the ``bins + 1`` bin edges of every cluster (one row per cluster); ``mask``
+    (or None) is False on the bins that only pad a histogram to the width of its group (model and
+    derivatives 0 there).  Written with in-place operations (fewer temporary arrays); the numbers
+    are those of ``amp * frac, frac, amp * (p0 - p1) / sigma, amp * (p0 * u0 - p1 * u1) / sigma``.
     """
-
-    def __init__(self, bin_cluster: np.ndarray, x: np.ndarray, n: int) -> None:
-        lower = np.arange(bin_cluster.size) + bin_cluster
-        self.n = n
-        self.x = np.empty(bin_cluster.size + n)
-        self.cluster = np.empty(self.x.size, dtype=np.int64)
-        self.x[lower], self.x[lower + 1] = x - 0.5, x + 0.5  # x + 0.5 of a bin is x - 0.5 of the next
-        self.cluster[lower], self.cluster[lower + 1] = bin_cluster, bin_cluster
-        #: Cluster of every pair of consecutive edges (n: the dummy cluster).
-        self.pair_cluster = np.full(self.x.size - 1, n, dtype=np.int64)
-        self.pair_cluster[lower] = bin_cluster
-        self.real = lower
-
-    def per_pair(self, per_bin: np.ndarray) -> np.ndarray:
-        """Values of the bins spread over the pairs of edges (0 for the dummy bins)."""
-        out = np.zeros(self.pair_cluster.size)
-        out[self.real] = per_bin
-        return out
-
-    def sums(self, weights: np.ndarray) -> np.ndarray:
-        """Sum of per-pair values over every cluster's bins (the dummy bins left out)."""
-        return np.bincount(self.pair_cluster, weights=weights, minlength=self.n + 1)[: self.n]
-
-    def spread(self, per_cluster: np.ndarray, dummy: float) -> np.ndarray:
-        """A per-cluster value on every pair of edges (``dummy`` on the dummy bins)."""
-        return np.append(per_cluster, dummy)[self.pair_cluster]
-
-
-def _model(edges: _Edges, amp: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Pixel-integrated Gaussian per bin and its derivatives (parameters per cluster; see :class:`_Edges`).
-
-    Written with in-place operations (fewer temporary arrays); the numbers are those of
-    ``amp * frac, frac, amp * (p0 - p1) / sigma, amp * (p0 * u0 - p1 * u1) / sigma``.
-    """
-    u = edges.x - mu[edges.cluster]
-    u /= sigma[edges.cluster]
+    u = edges - mu[:, None]
+    u /= sigma[:, None]
     cdf = special.ndtr(u)
     density = -0.5 * u
     density *= u
     np.exp(density, out=density)
     density /= _SQRT_2PI
-    frac = cdf[1:] - cdf[:-1]
-    amp, sigma = edges.spread(amp, 0.0), edges.spread(sigma, 1.0)
-    d_mu = density[:-1] - density[1:]
+    frac = cdf[:, 1:] - cdf[:, :-1]
+    amp, sigma = amp[:, None], sigma[:, None]
+    d_mu = density[:, :-1] - density[:, 1:]
     d_mu *= amp
     d_mu /= sigma
-    d_sigma = density[:-1] * u[:-1]
-    d_sigma -= density[1:] * u[1:]
+    d_sigma = density[:, :-1] * u[:, :-1]
+    d_sigma -= density[:, 1:] * u[:, 1:]
     d_sigma *= amp
     d_sigma /= sigma
-    return amp * frac, frac, d_mu, d_sigma
+    out = (amp * frac, frac, d_mu, d_sigma)
+    if mask is not None:
+        for array in out:
+            array *= mask
+    return out
 
 
 def _solve(sums: tuple[np.ndarray, ...], gradient: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -143,78 +124,177 @@ def _solve(sums: tuple[np.ndarray, ...], gradient: tuple[np.ndarray, ...]) -> np
 
 
 def _fit(
-    bin_cluster: np.ndarray, x: np.ndarray, h: np.ndarray, start: tuple[np.ndarray, ...], bounds: tuple[np.ndarray, ...]
+    low: np.ndarray, nbins: np.ndarray, h: np.ndarray, start: tuple[np.ndarray, ...], bounds: tuple[np.ndarray, ...]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit all clusters' histograms; return (mean, sigma) per cluster.
 
-    The clusters are fitted in chunks of :data:`CHUNK_CLUSTERS` (each fit is independent of the others, so
-    the numbers do not depend on the chunks): the temporary arrays of a chunk stay in the processor's caches,
-    and :data:`FIT_THREADS` chunks are fitted at once.
+    ``h`` holds the histograms one after the other (``nbins`` bins each, the first centred on
+    ``low - 1``).  Clusters with the same number of bins (see :func:`_bucket`) are fitted
+    together on dense ``(clusters, bins)`` arrays, in chunks of :data:`CHUNK_CLUSTERS`; each fit
+    is independent of the others and its sums run over its bins in order, so no number depends
+    on the grouping or the chunks.  :data:`FIT_THREADS` chunks are fitted at once.
     """
-    n = start[0].size
-    if n <= CHUNK_CLUSTERS:
-        return _fit_chunk(bin_cluster, x, h, start, bounds)
+    n = low.size
     mu, sigma = np.empty(n), np.empty(n)
-    first_bin = np.searchsorted(bin_cluster, np.arange(0, n + CHUNK_CLUSTERS, CHUNK_CLUSTERS).clip(max=n))
+    first = np.concatenate([[0], np.cumsum(nbins)[:-1]])
+    width = _bucket(nbins)
+    tasks = []
+    for bins in np.unique(width):
+        members = np.flatnonzero(width == bins)
+        for lo in range(0, members.size, CHUNK_CLUSTERS):
+            tasks.append((int(bins), members[lo : lo + CHUNK_CLUSTERS]))
 
-    def fit(k: int) -> None:
-        lo, hi = k * CHUNK_CLUSTERS, min((k + 1) * CHUNK_CLUSTERS, n)
-        bins = slice(first_bin[k], first_bin[k + 1])
-        mu[lo:hi], sigma[lo:hi] = _fit_chunk(
-            bin_cluster[bins] - lo, x[bins], h[bins], tuple(s[lo:hi] for s in start), tuple(b[lo:hi] for b in bounds)
-        )
+    def fit(bins: int, members: np.ndarray) -> None:
+        j = np.arange(bins)
+        real = j < nbins[members, None]
+        contents = np.where(real, h[np.minimum(first[members, None] + j, h.size - 1)], 0.0)
+        edges = (low[members, None] - 1.5) + np.arange(bins + 1, dtype=np.float64)
+        mu[members], sigma[members] = _fit_chunk(
+            edges, contents, None if real.all() else real, tuple(s[members] for s in start),
+            tuple(b[members] for b in bounds),
+        )  # fmt: skip
 
-    chunks = range(len(first_bin) - 1)
+    if len(tasks) == 1 or FIT_THREADS == 1:
+        for task in tasks:
+            fit(*task)
+        return mu, sigma
     with ThreadPoolExecutor(max_workers=FIT_THREADS, thread_name_prefix="waders-fit") as pool:
-        for done in [pool.submit(fit, k) for k in chunks]:  # numpy and scipy release the GIL in array operations
+        for done in [pool.submit(fit, *task) for task in tasks]:  # numpy and scipy release the GIL in array operations
             done.result()
     return mu, sigma
 
 
 def _fit_chunk(
-    bin_cluster: np.ndarray, x: np.ndarray, h: np.ndarray, start: tuple[np.ndarray, ...], bounds: tuple[np.ndarray, ...]
+    edges: np.ndarray,
+    h: np.ndarray,
+    mask: np.ndarray | None,
+    start: tuple[np.ndarray, ...],
+    bounds: tuple[np.ndarray, ...],
+    tolerance: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fit the histograms of some clusters (bins of cluster 0 first); return (mean, sigma) per cluster.
+    """Fit the histograms ``h`` (``(clusters, bins)``, edges ``edges``, padding ``mask``); return (mean, sigma).
 
-    The model and its derivatives are evaluated once per iteration, at the trial parameters: the
-    accepted ones are the next iteration's Jacobian (the same numbers a second evaluation would give).
+    At most :data:`_ITERATIONS` iterations; a cluster stops earlier once an accepted step moves its
+    mean and sigma by less than ``tolerance`` pixels (default :data:`TOLERANCE`) and its amplitude
+    by less than ``tolerance`` relative (0: never), or once its damping shows that no step improves
+    it any more.  Stopped clusters leave the arrays (they are compacted when a quarter has stopped), so the cost follows
+    the clusters still moving.  The model and its derivatives are evaluated once per iteration, at the
+    trial parameters: the accepted ones are the next iteration's Jacobian.
     """
+    tolerance = TOLERANCE if tolerance is None else tolerance
     n = start[0].size
+    mu_out, sigma_out = np.empty(n), np.empty(n)
+    active = np.arange(n)
     amp, mu, sigma = (np.array(s, dtype=np.float64) for s in start)
     low, high = bounds
     damping = np.full(n, 1e-3)
 
-    edges = _Edges(bin_cluster, x, n)
-    h = edges.per_pair(h)
-
     def chi2(model: np.ndarray) -> np.ndarray:
-        return edges.sums((h - model) ** 2)
+        return ((h - model) ** 2).sum(axis=1)
 
-    model, d_amp, d_mu, d_sigma = _model(edges, amp, mu, sigma)
+    model, d_amp, d_mu, d_sigma = _model(edges, amp, mu, sigma, mask)
     current = chi2(model)
+    stopped = np.zeros(n, dtype=bool)
     for _ in range(_ITERATIONS):
         residual = h - model
         jac = (d_amp, d_mu, d_sigma)
-        gradient = tuple(edges.sums(jac[i] * residual) for i in range(3))
-        sums = [edges.sums(jac[i] * jac[j]) for i, j in _UPPER]
+        gradient = tuple((jac[i] * residual).sum(axis=1) for i in range(3))
+        sums = [(jac[i] * jac[j]).sum(axis=1) for i, j in _UPPER]
         for k in _DIAGONAL:  # Levenberg-Marquardt damping of the diagonal
             sums[k] = sums[k] + damping * np.maximum(sums[k], 1e-12)
         step = np.nan_to_num(_solve(tuple(sums), gradient))
         new_amp = np.maximum(amp + step[:, 0], 0.0)
         new_mu = np.clip(mu + step[:, 1], low, high)
         new_sigma = np.maximum(sigma + step[:, 2], _SIGMA_MIN)
-        trial_model = _model(edges, new_amp, new_mu, new_sigma)
+        trial_model = _model(edges, new_amp, new_mu, new_sigma, mask)
         trial = chi2(trial_model[0])
-        better = trial <= current
+        better = (trial <= current) & ~stopped  # a stopped cluster keeps its parameters until it is dropped
+        converged = better & (np.abs(new_mu - mu) < tolerance) & (np.abs(new_sigma - sigma) < tolerance)
+        converged &= np.abs(new_amp - amp) < tolerance * amp
         amp = np.where(better, new_amp, amp)
         mu = np.where(better, new_mu, mu)
         sigma = np.where(better, new_sigma, sigma)
         current = np.where(better, trial, current)
-        damping = np.where(better, damping / 3.0, damping * 10.0)
-        taken = edges.spread(better, False)
+        damping = np.where(stopped, damping, np.where(better, damping / 3.0, damping * 10.0))
+        stopped |= converged | (damping > 1e12)  # converged, or no step improves the fit any more
         for kept, new in zip((model, *jac), trial_model, strict=True):
-            np.copyto(kept, new, where=taken)
+            np.copyto(kept, new, where=better[:, None])
         d_amp, d_mu, d_sigma = jac
+        if np.count_nonzero(stopped) * 4 >= stopped.size:  # drop the stopped clusters from the arrays
+            mu_out[active[stopped]], sigma_out[active[stopped]] = mu[stopped], sigma[stopped]
+            keep = ~stopped
+            if not keep.any():
+                return mu_out, sigma_out
+            active, amp, mu, sigma, low, high, damping, current = (
+                a[keep] for a in (active, amp, mu, sigma, low, high, damping, current)
+            )
+            edges, h, model, d_amp, d_mu, d_sigma = (a[keep] for a in (edges, h, model, d_amp, d_mu, d_sigma))
+            mask = None if mask is None else mask[keep]
+            stopped = np.zeros(active.size, dtype=bool)
+    mu_out[active], sigma_out[active] = mu, sigma
+    return mu_out, sigma_out
+
+
+def _start(h: np.ndarray, nbins: np.ndarray, low: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Starting amplitude, mean and sigma of every histogram: its sum, mean and rms (at least 0.3 pixel)."""
+    n = nbins.size
+    first_bin = np.concatenate([[0], np.cumsum(nbins)[:-1]])
+    bin_cluster = np.repeat(np.arange(n), nbins)
+    x = (low[bin_cluster] - 1 + np.arange(h.size) - first_bin[bin_cluster]).astype(np.float64)
+    total = np.bincount(bin_cluster, weights=h, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pos = np.bincount(bin_cluster, weights=h * x, minlength=n) / total
+        spread = np.sqrt(np.bincount(bin_cluster, weights=h * (x - pos[bin_cluster]) ** 2, minlength=n) / total)
+    pos = np.where(np.isfinite(pos), pos, low)
+    spread = np.where(np.isfinite(spread), np.maximum(spread, 0.3), 0.5)
+    return total, pos, spread
+
+
+def _fit_all(h: np.ndarray, nbins: np.ndarray, low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fit histograms at least two pixels wide (``nbins`` bins each, the first centred on ``low - 1``)."""
+    bound_low = low.astype(np.float64)
+    return _fit(bound_low, nbins, h, _start(h, nbins, low), (bound_low, bound_low + (nbins - 3)))
+
+
+@functools.cache
+def _two_pixel_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The fit of two-pixel-wide histograms as a function of their content ratio (module docstring).
+
+    Returns the ratios ``r = h2 / (h1 + h2)`` (:data:`TABLE_POINTS` evenly spaced, 0 and 1 left
+    out), and the fitted mean (pixels after the first pixel) and sigma (pixels) of ``[0, h1, h2, 0]``
+    with ``max(h1, h2) = 1`` (the usual single-row cluster), first pixel :data:`_TABLE_PIXEL`.
+    """
+    ratio = np.linspace(0.0, 1.0, TABLE_POINTS)[1:-1]
+    peak = np.maximum(ratio, 1.0 - ratio)
+    zeros = np.zeros(ratio.size)
+    h = np.stack([zeros, (1.0 - ratio) / peak, ratio / peak, zeros], axis=1).ravel()
+    low = np.full(ratio.size, _TABLE_PIXEL)
+    mu, sigma = _fit_all(h, np.full(ratio.size, 4), low)
+    return ratio, mu - _TABLE_PIXEL, sigma
+
+
+def _fitted(h: np.ndarray, nbins: np.ndarray, low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fitted mean and sigma of every histogram (``nbins`` bins each, the first centred on ``low - 1``).
+
+    One pixel wide: sigma 0 (the fit's limit), mean at that pixel.  Two pixels wide: read from
+    :func:`_two_pixel_table` by content ratio.  Wider: fitted (:func:`_fit`).
+    """
+    mu, sigma = low.astype(np.float64), np.zeros(nbins.size)
+    first_bin = np.concatenate([[0], np.cumsum(nbins)[:-1]])
+    two = np.flatnonzero(nbins == 4)
+    h1, h2 = h[first_bin[two] + 1], h[first_bin[two] + 2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = h2 / (h1 + h2)
+    ratios, offset, width = _two_pixel_table()
+    in_table = (ratio >= ratios[0]) & (ratio <= ratios[-1]) & (h1 > 0) & (h2 > 0)
+    tabulated = two[in_table]
+    mu[tabulated] += np.interp(ratio[in_table], ratios, offset)
+    sigma[tabulated] = np.interp(ratio[in_table], ratios, width)
+    fit = nbins > 3
+    fit[tabulated] = False
+    if fit.any():
+        bin_cluster = np.repeat(np.arange(nbins.size), nbins)
+        mu[fit], sigma[fit] = _fit_all(h[fit[bin_cluster]], nbins[fit], low[fit])
     return mu, sigma
 
 
@@ -258,30 +338,12 @@ def fitted_profiles(
         with np.errstate(invalid="ignore", divide="ignore"):
             weights = np.where(qmax[groups.index] != 0, energy / qmax[groups.index], 0.0)
         h = np.bincount(bin_of_pixel, weights=weights, minlength=int(nbins.sum()))
-        bin_cluster = np.repeat(np.arange(groups.n), nbins)
-        local = np.arange(int(nbins.sum())) - first_bin[bin_cluster]
-        x = (low[bin_cluster] - 1 + local).astype(np.float64)
-        total = np.bincount(bin_cluster, weights=h, minlength=groups.n)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            pos = np.bincount(bin_cluster, weights=h * x, minlength=groups.n) / total
-            spread = np.sqrt(
-                np.bincount(bin_cluster, weights=h * (x - pos[bin_cluster]) ** 2, minlength=groups.n) / total
-            )
-        pos = np.where(np.isfinite(pos), pos, low)
-        spread = np.where(np.isfinite(spread), np.maximum(spread, 0.3), 0.5)
-        # clusters one pixel wide along the axis: sigma 0 (the fit's limit), mean at that pixel; fit the others
-        wide = high > low
-        compact = np.cumsum(wide) - 1
-        in_fit = wide[bin_cluster]
-        mu, sigma = low.astype(np.float64), np.zeros(groups.n)
-        if wide.any():
-            mu[wide], sigma[wide] = _fit(
-                compact[bin_cluster[in_fit]], x[in_fit], h[in_fit],
-                (total[wide], pos[wide], spread[wide]), (low[wide].astype(float), high[wide].astype(float)),
-            )  # fmt: skip
+        mu, sigma = _fitted(h, nbins, low)
         scalars[f"fSTD_{name}"] = sigma
         scalars[f"fPos{name}"] = mu
         lists[f"projection{name}"] = (h, nbins)
+        bin_cluster = np.repeat(np.arange(groups.n), nbins)
+        local = np.arange(int(nbins.sum())) - first_bin[bin_cluster]
         start, stop = low - 1.5, high + 1.5
         spaced = start[bin_cluster] + (stop - start)[bin_cluster] * local / (nbins[bin_cluster] - 1)
         lists["projectionX_cols" if name == "X" else f"projection{name}_rows"] = (spaced, nbins)
