@@ -2,8 +2,9 @@
 
 Generates raw two-amplifier images (default 1000 x 2000 x 100 skips, 800 MB, and 2000 rows x
 4000 columns x 100 skips, 3.2 GB: the size pysimdamicm needed 75 s and 13 GB for on this machine
-kind; float32) with pedestals, Poisson dark current, a gain and readout noise, then measures,
-for every size in the same run, in separate fresh processes (wall time of the whole process,
+kind; float32) with pedestals, Poisson charge, a gain and readout noise, at two occupancies
+(0.1 e- per pixel: a stress test with about 5% of the pixels in clusters; 0.001 e-: a science
+image), then measures, for every image in the same run, in separate fresh processes (wall time of the whole process,
 interpreter start-up included, and peak RSS):
 
 * floor:  ``python -c`` astropy read of the whole HDU + numpy mean over skips (the I/O floor);
@@ -17,8 +18,8 @@ deletes them at the end).
 
 Usage::
 
-    python benchmarks/ana_chain.py [--sizes 1000x2000x100,2000x4000x100] [--dir /tmp] [--repeats 3]
-                                   [--clean] [--update-docs]
+    python benchmarks/ana_chain.py [--sizes 1000x2000x100,2000x4000x100] [--occupancies 0.1,0.001]
+                                   [--dir /tmp] [--repeats 3] [--clean] [--update-docs]
 """
 
 from __future__ import annotations
@@ -60,25 +61,26 @@ CONFIG = {
 
 
 class GeneratedSamples:
-    """Pedestal + gain x Poisson charge + noise per skip, generated block by block."""
+    """Pedestal + gain x Poisson charge (``occupancy`` e- per pixel) + noise per skip, generated block by block."""
 
-    def __init__(self, nrows: int, ncols: int, nskips: int, seed: int) -> None:
+    def __init__(self, nrows: int, ncols: int, nskips: int, seed: int, occupancy: float = 0.1) -> None:
         self.shape = (nrows, ncols, nskips)
         self.dtype = np.dtype(np.float64)
         self.seed = seed
+        self.occupancy = occupancy
 
     def __getitem__(self, rows: slice) -> np.ndarray:
         start, stop, _ = rows.indices(self.shape[0])
         rng = np.random.default_rng([self.seed, start])
         n, ncols, nskips = stop - start, self.shape[1], self.shape[2]
-        charge = rng.poisson(0.1, (n, ncols)).astype(np.float32)
+        charge = rng.poisson(self.occupancy, (n, ncols)).astype(np.float32)
         charge[:, -100:] = 0  # overscan
         pedestal = np.float32(5000.0) + np.float32(0.01) * np.arange(start, stop, dtype=np.float32)[:, None, None]
         noise = rng.standard_normal((n, ncols, nskips), dtype=np.float32) * np.float32(20.0)
         return pedestal + np.float32(10.0) * charge[:, :, None] + noise
 
 
-def make_file(path: Path, nrows: int, ncols: int, nskips: int) -> Path:
+def make_file(path: Path, nrows: int, ncols: int, nskips: int, occupancy: float = 0.1) -> Path:
     from waders.core import AmplifierGeometry, SkipperImage
     from waders.core.geometry import ImageGeometry
     from waders.core.image import Amplifier
@@ -90,7 +92,7 @@ def make_file(path: Path, nrows: int, ncols: int, nskips: int) -> Path:
         geometry = AmplifierGeometry(
             name, nrows, half, prescan_cols=8, overscan_cols=100, mirrored=i == 1, col_offset=i * half, extension=0
         )
-        amps[name] = Amplifier(geometry, raw=GeneratedSamples(nrows, half, nskips, seed=i))
+        amps[name] = Amplifier(geometry, raw=GeneratedSamples(nrows, half, nskips, seed=i, occupancy=occupancy))
     image = SkipperImage(
         amps, ImageGeometry({n: a.geometry for n, a in amps.items()}, nskips=nskips, exposure_time=3600.0)
     )
@@ -133,7 +135,7 @@ def parse_sizes(text: str) -> list[tuple[int, int, int]]:
     return [tuple(int(n) for n in item.split("x")) for item in text.split(",") if item]  # type: ignore[misc]
 
 
-def measure(path: Path, directory: Path, repeats: int) -> dict:
+def measure(path: Path, directory: Path, repeats: int, shape: tuple[int, int, int], occupancy: float) -> dict:
     """Floor and ``waders ana`` on one file, best of ``repeats`` fresh processes each."""
     config = directory / "bench_chain_config.json"
     config.write_text(json.dumps(CONFIG))
@@ -155,10 +157,10 @@ def measure(path: Path, directory: Path, repeats: int) -> dict:
         runs[-1]["n_clusters"] = sum(a.get("n_clusters") or 0 for a in summary["amplifiers"].values())
     baseline = min(baselines, key=lambda m: m["seconds"])
     waders = min(runs, key=lambda m: m["seconds"])
-    nrows, ncols, nskips = (int(n) for n in path.stem.split("_")[-1].split("x"))
     return {
         "file_gb": round(path.stat().st_size / 1e9, 2),
-        "shape": [nrows, ncols, nskips],
+        "shape": list(shape),
+        "occupancy": occupancy,
         "baseline_s": round(baseline["seconds"], 2),
         "waders_s": round(waders["seconds"], 2),
         "ratio": round(waders["seconds"] / baseline["seconds"], 2),
@@ -173,6 +175,12 @@ def measure(path: Path, directory: Path, repeats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=parse_sizes, default=parse_sizes("1000x2000x100,2000x4000x100"))
+    parser.add_argument(
+        "--occupancies",
+        type=lambda text: [float(x) for x in text.split(",")],
+        default=[0.1, 0.001],
+        help="mean charge per pixel (e-): 0.1 is a stress test (~5%% of the pixels in clusters), 0.001 a science image",
+    )
     parser.add_argument("--dir", type=Path, default=Path("/tmp"))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clean", action="store_true", help="delete the generated files at the end")
@@ -181,12 +189,15 @@ def main() -> None:
 
     rows = []
     paths = []
-    for nrows, ncols, nskips in args.sizes:
-        path = make_file(args.dir / f"bench_chain_{nrows}x{ncols}x{nskips}.fits", nrows, ncols, nskips)
-        paths.append(path)
-        row = measure(path, args.dir, args.repeats)
-        print(json.dumps(row), flush=True)
-        rows.append(row)
+    for occupancy in args.occupancies:
+        for nrows, ncols, nskips in args.sizes:
+            tag = "" if occupancy == 0.1 else f"_occ{occupancy:g}"
+            name = f"bench_chain_{nrows}x{ncols}x{nskips}{tag}.fits"
+            path = make_file(args.dir / name, nrows, ncols, nskips, occupancy)
+            paths.append(path)
+            row = measure(path, args.dir, args.repeats, (nrows, ncols, nskips), occupancy)
+            print(json.dumps(row), flush=True)
+            rows.append(row)
     fits = _row_fits_per_second()
     startup = measure_startup(args.dir, args.repeats)
     print(json.dumps({"row_fits_per_s": fits, **startup}))
@@ -245,23 +256,27 @@ def update_docs(rows: list[dict], fits: float | None, startup: dict[str, float])
         "its time varies up to 3x between runs (page faults of fresh memory), so it runs three times per repeat "
         "and the ratio is against its best of the run; `waders ana` reads by row blocks and varies less.",
         "",
-        "| raw image | floor: astropy read + numpy mean | `waders ana` (compress, pedestal, DC fit, "
-        "calibration, clusters) | ratio (target <= 2) | peak RSS floor | peak RSS waders (target <= 1 GB) |",
-        "|---|---|---|---|---|---|",
+        "| raw image | charge per pixel | floor: astropy read + numpy mean | `waders ana` (compress, pedestal, DC "
+        "fit, calibration, clusters) | ratio (target <= 2) | peak RSS floor | peak RSS waders (target <= 1 GB) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         shape = " x ".join(str(s) for s in row["shape"])
         lines.append(
-            f"| {shape} ({row['file_gb']} GB) | {row['baseline_s']} s | {row['waders_s']} s | {row['ratio']} | "
+            f"| {shape} ({row['file_gb']} GB) | {row['occupancy']:g} e- ({row['n_clusters']} clusters) | "
+            f"{row['baseline_s']} s | {row['waders_s']} s | {row['ratio']} | "
             f"{row['baseline_rss_mb']} MB | {row['waders_rss_mb']} MB |"
         )
     lines.append("")
     for row in rows:
         shape = " x ".join(str(s) for s in row["shape"])
         steps = ", ".join(f"{k} {v} s" for k, v in row["timings_s"].items())
-        lines.append(f"Time per process inside `waders ana`, {shape} ({row['n_clusters']} clusters): {steps}.")
-    largest = max(rows, key=lambda r: r["file_gb"])
-    if largest["shape"] == [2000, 4000, 100]:
+        lines.append(
+            f"Time per process inside `waders ana`, {shape}, {row['occupancy']:g} e- per pixel "
+            f"({row['n_clusters']} clusters): {steps}."
+        )
+    largest = max(rows, key=lambda r: (r["file_gb"], r["occupancy"]))
+    if largest["shape"] == [2000, 4000, 100] and largest["occupancy"] == 0.1:
         lines.append(
             f"pysimdamicm on this machine kind: 75 s and 13 GB for the same chain on the 3.2 GB image, i.e. waders "
             f"is {75 / largest['waders_s']:.0f}x faster with {13000 / largest['waders_rss_mb']:.0f}x less memory."

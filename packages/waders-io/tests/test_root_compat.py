@@ -308,3 +308,21 @@ def test_std_vector_layout_reads_like_counted_layout(tmp_path: Path):
     assert vector.run_info == counted.run_info == RUN_INFO
     assert ak.type(vector.events) == ak.type(counted.events)
     assert vector.events.edep.tolist() == columns["Edep"].tolist()
+
+
+def test_large_baskets_compressed_in_two_frames(tmp_path: Path):
+    """Baskets over PARALLEL_MIN_BYTES are two zstd frames: ROOT decompresses them like one."""
+    from waders.io.root.compression import PARALLEL_MIN_BYTES
+
+    rng = np.random.default_rng(5)
+    counts = rng.integers(0, 6, 200_000)
+    values = np.round(rng.normal(0.0, 3.0, int(counts.sum())), 3)
+    assert values.nbytes > 2 * PARALLEL_MIN_BYTES
+    path = tmp_path / "big.root"
+    with open_output(path) as out:
+        write_records_tree(out, "big", {"E": ak.unflatten(values, counts), "n": counts.astype(np.int32)})
+    file = ROOT.TFile.Open(str(path))
+    frame = ROOT.RDataFrame("big", str(path)).AsNumpy(["E", "n"])
+    assert frame["n"].tolist() == counts.tolist()
+    assert np.array_equal(np.concatenate([np.asarray(v) for v in frame["E"]]), values)
+    file.Close()

@@ -370,3 +370,25 @@ def test_failed_writer_keeps_previous_file(analysis_file):
         write_records_tree(out, "info", {"x": ak.Array([1.0, None])})
     assert analysis_file.read_bytes() == before
     assert [p.name for p in analysis_file.parent.iterdir()] == [analysis_file.name]
+
+
+def test_large_baskets_are_two_zstd_frames_read_back_exactly(tmp_path):
+    import cramjam
+    import uproot
+
+    from waders.io.root.compression import PARALLEL_MIN_BYTES, ParallelZSTD
+
+    data = np.round(np.random.default_rng(4).normal(0.0, 3.0, 3 * PARALLEL_MIN_BYTES // 8), 3).tobytes()
+    packed = ParallelZSTD(1).compress(data)
+    assert bytes(packed).count(b"\x28\xb5\x2f\xfd") == 2  # two frames
+    assert bytes(cramjam.zstd.decompress(packed, output_len=len(data))) == data
+    small = data[: PARALLEL_MIN_BYTES // 2]
+    assert bytes(ParallelZSTD(1).compress(small)) == bytes(uproot.ZSTD(1).compress(small))  # one frame
+    counts = np.random.default_rng(5).integers(0, 6, 300_000)
+    values = np.random.default_rng(6).normal(size=int(counts.sum()))
+    path = tmp_path / "big.root"
+    with open_output(path) as out:
+        write_records_tree(out, "big", {"E": ak.unflatten(values, counts)})
+    back = uproot.open(path)["big"]["E"].array()
+    assert np.array_equal(ak.to_numpy(ak.flatten(back)), values)
+    assert ak.to_list(ak.num(back)) == counts.tolist()

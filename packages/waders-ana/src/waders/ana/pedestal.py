@@ -54,6 +54,16 @@ _AXES = Choice(["row", "col", "both", "none"], aliases={"full": "none", "image":
 DRIFT_RATIO = 1.5
 
 
+def _used_columns(excluded: np.ndarray) -> slice:
+    """The columns from the first to the last one with a pixel not ``excluded`` (all columns if none has).
+
+    Per-row and whole-region estimates ignore the excluded (NaN) pixels: working on these columns
+    only (e.g. the overscan) gives the same numbers with a fraction of the memory and time.
+    """
+    columns = np.flatnonzero(~excluded.all(axis=0))
+    return slice(int(columns[0]), int(columns[-1]) + 1) if columns.size else slice(None)
+
+
 def pixel_to_pixel_noise(values: np.ndarray) -> float:
     """Noise of single pixels from the differences of neighbours along the rows (ADU).
 
@@ -156,12 +166,14 @@ class PedestalSubtractionProcess(AnalysisProcess):
         method = self.method_for(where)
         high_dc = high_dc or (not in_overscan and method == "gauss_fit")
         region = self._region_mask(image, amplifier, where)
-        work = data.copy()
+        work = data
         results: dict[str, Any] = {"in_overscan": in_overscan, "region": where}
         axes = {"row": ("row",), "col": ("col",), "both": ("row", "col"), "none": ("none",)}[self.axis]
+        used = _used_columns(region)
         for axis in axes:
             mask = region if axis != "col" else self._column_region(image, amplifier, where)
-            values = np.where(mask, np.nan, work)
+            cols = used if axis != "col" else slice(None)  # per row or for all: only the columns of the region
+            values = np.where(mask[:, cols], np.nan, work[:, cols])
             values = self._clip_outliers(values, n_sigma)
             estimate = self._estimate(values, axis, high_dc=high_dc, method=method)
             self._check_groups(image, amplifier, estimate["pedestal"], axis)
@@ -176,7 +188,7 @@ class PedestalSubtractionProcess(AnalysisProcess):
             for key, value in estimate.items():
                 results[f"{key}_{axis}"] = value
         if in_overscan and "row" in axes:
-            self._check_drift(image, amplifier, np.where(region, np.nan, data), results)
+            self._check_drift(image, amplifier, np.where(region[:, used], np.nan, data[:, used]), results)
         output = f"{self.image}_pedestal_subtracted"
         amplifier.set(output, work)
         sigmas = np.concatenate([np.atleast_1d(results[f"sigma_{a}"]) for a in axes])

@@ -26,6 +26,7 @@ pixel-integrated Gaussian (see :mod:`waders.ana.clusters.profiles`).
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar
@@ -288,11 +289,14 @@ def _describe_clusters(parts: list[_AmplifierClusters], image: SkipperImage, e2e
     }
     sigma_kev = per_cluster(lambda p: p.threshold.sigma_e * e2eV / 1000.0)
     qseed_kev = per_cluster(lambda p: p.threshold.q_seed_e * e2eV / 1000.0)
-    scalars.update(cluster_quantities(groups, {"X": x, "Y": y}, energy))
-    fitted, profile_lists = fitted_profiles(groups, {"X": x, "Y": y}, energy)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="waders-profiles") as pool:
+        # the profile fits (most of the time) run while the other quantities are computed (numpy releases the GIL)
+        profiles = pool.submit(fitted_profiles, groups, {"X": x, "Y": y}, energy)
+        scalars.update(cluster_quantities(groups, {"X": x, "Y": y}, energy))
+        scalars.update(seed_quantities(groups, energy, cat("seeds", bool), sigma_kev, qseed_kev))
+        scalars.update(closest_clusters(scalars["PosX"], scalars["PosY"], scalars["has_seed"], scalars["cluster_id"]))
+        fitted, profile_lists = profiles.result()
     scalars.update(fitted)
-    scalars.update(seed_quantities(groups, energy, cat("seeds", bool), sigma_kev, qseed_kev))
-    scalars.update(closest_clusters(scalars["PosX"], scalars["PosY"], scalars["has_seed"], scalars["cluster_id"]))
     hotreg = groups.any(cat("hot", bool))
     scalars["hotreg"] = hotreg
     scalars["excluded"] = hotreg | ~scalars["has_seed"]
