@@ -182,16 +182,15 @@ def replace_card(data: bytes, offset: int, value: str) -> bytes:
 #: Child program of :func:`startup_imports`: run ``waders`` as ``python -m waders.core`` does,
 #: then write the names in ``sys.modules`` (one a line) to the file named by argv[1].
 _STARTUP_CHILD = """
-import runpy, sys
+import atexit, runpy, sys
 out, sys.argv = sys.argv[1], ["waders", *sys.argv[2:]]
-code = 0
-try:
-    runpy.run_module("waders.core", run_name="__main__", alter_sys=True)
-except SystemExit as exit:
-    code = exit.code
-with open(out, "w", encoding="utf-8") as stream:
-    stream.write("\\n".join(sorted(sys.modules)))
-sys.exit(code)
+
+def write_modules():  # an exit handler: the waders command ends with os._exit after running them
+    with open(out, "w", encoding="utf-8") as stream:
+        stream.write("\\n".join(sorted(sys.modules)))
+
+atexit.register(write_modules)
+runpy.run_module("waders.core", run_name="__main__", alter_sys=True)
 """
 
 
