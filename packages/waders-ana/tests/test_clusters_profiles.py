@@ -28,6 +28,17 @@ def exact_cloud(mu_x: float, mu_y: float, sigma: float, half: int = 8):
     return xs[keep], ys[keep], energy[keep]
 
 
+def noisy_clouds(seed: int, repeat: int, extra: list | None = None):
+    """Clouds of every sigma in SIGMAS (``repeat`` times) plus ``extra`` ones, energies with 5% noise."""
+    rng = np.random.default_rng(seed)
+    clouds = [exact_cloud(20.0 + 25 * i + rng.random(), 30.0 + rng.random(), s) for i, s in enumerate(SIGMAS * repeat)]
+    clouds += extra or []
+    x = np.concatenate([c[0] for c in clouds])
+    y = np.concatenate([c[1] for c in clouds])
+    e = np.concatenate([c[2] for c in clouds]) * (1 + 0.05 * rng.standard_normal(x.size))
+    return Groups(np.array([c[0].size for c in clouds])), x, y, e
+
+
 def test_noise_free_clouds_give_their_sigma_and_centre():
     clouds = [exact_cloud(40.3 + 30 * i, 20.8 - 3 * i, s) for i, s in enumerate(SIGMAS)]
     clouds.append((np.array([7]), np.array([9]), np.array([5.0])))  # one pixel: sigma 0 (the fit's limit)
@@ -54,13 +65,8 @@ def test_fits_in_chunks_equal_one_fit_of_all(monkeypatch):
     """Every cluster is fitted on its own: chunking (and the other clusters) change no number."""
     from waders.ana.clusters import profiles
 
-    rng = np.random.default_rng(3)
-    clouds = [exact_cloud(20.0 + 25 * i + rng.random(), 30.0 + rng.random(), s) for i, s in enumerate(SIGMAS * 5)]
-    clouds += [(np.array([3, 4]), np.array([2, 2]), np.array([5.0, 2.0 + i])) for i in range(7)]  # two pixels
-    x = np.concatenate([c[0] for c in clouds])
-    y = np.concatenate([c[1] for c in clouds])
-    e = np.concatenate([c[2] for c in clouds]) * (1 + 0.05 * rng.standard_normal(x.size))
-    groups = Groups(np.array([c[0].size for c in clouds]))
+    two_pixels = [(np.array([3, 4]), np.array([2, 2]), np.array([5.0, 2.0 + i])) for i in range(7)]
+    groups, x, y, e = noisy_clouds(3, 5, two_pixels)
     whole, _ = fitted_profiles(groups, {"X": x, "Y": y}, e)
     monkeypatch.setattr(profiles, "CHUNK_CLUSTERS", 3)
     chunked, _ = fitted_profiles(groups, {"X": x, "Y": y}, e)
@@ -127,12 +133,7 @@ def test_fits_stop_early_only_once_converged(monkeypatch):
     """Stopping a fit when its steps fall below the tolerance moves no result by more than a few tolerances."""
     from waders.ana.clusters import profiles
 
-    rng = np.random.default_rng(12)
-    clouds = [exact_cloud(20.0 + 25 * i + rng.random(), 30.0 + rng.random(), s) for i, s in enumerate(SIGMAS * 10)]
-    x = np.concatenate([c[0] for c in clouds])
-    y = np.concatenate([c[1] for c in clouds])
-    e = np.concatenate([c[2] for c in clouds]) * (1 + 0.05 * rng.standard_normal(x.size))
-    groups = Groups(np.array([c[0].size for c in clouds]))
+    groups, x, y, e = noisy_clouds(12, 10)
     early, _ = fitted_profiles(groups, {"X": x, "Y": y}, e)
     monkeypatch.setattr(profiles, "TOLERANCE", 0.0)
     full, _ = fitted_profiles(groups, {"X": x, "Y": y}, e)
