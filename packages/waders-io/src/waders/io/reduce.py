@@ -162,7 +162,8 @@ def _row_blocks(source: Any, nrows: int, step: int, *, check: bool) -> Iterator[
 
     # plain rows are read into two buffers in turn (block i + 1 into one while block i, in the other, is reduced):
     # the same memory for every block, so pages are touched once (fresh pages can cost as much as the reading)
-    buffers = [np.empty(step * source.shape[1], source.memmap_info[1]) for _ in range(2)] if source.plain else []
+    largest = (bounds[0][1] - bounds[0][0]) * source.shape[1]  # the first block is the largest
+    buffers = [np.empty(largest, source.memmap_info[1]) for _ in bounds[:2]] if source.plain else []
 
     def read(i: int) -> np.ndarray:
         start, stop = bounds[i]

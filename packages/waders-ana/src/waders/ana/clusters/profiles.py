@@ -182,9 +182,9 @@ def _fit_chunk(
     At most :data:`_ITERATIONS` iterations; a cluster stops earlier once an accepted step moves its
     mean and sigma by less than ``tolerance`` pixels (default :data:`TOLERANCE`) and its amplitude
     by less than ``tolerance`` relative (0: never), or once its damping shows that no step improves
-    it any more.  Stopped clusters leave the arrays (they are compacted when a quarter has stopped), so the cost follows
-    the clusters still moving.  The model and its derivatives are evaluated once per iteration, at the
-    trial parameters: the accepted ones are the next iteration's Jacobian.
+    it any more.  Stopped clusters leave the arrays (they are compacted when a quarter has stopped),
+    so the cost follows the clusters still moving.  The model and its derivatives are evaluated once
+    per iteration, at the trial parameters: the accepted ones are the next iteration's Jacobian.
     """
     tolerance = TOLERANCE if tolerance is None else tolerance
     n = start[0].size
