@@ -129,6 +129,20 @@ def test_two_pixel_wide_clusters_are_read_from_the_table_of_their_fit():
     assert np.all(tabulated["fSTD_Y"] == 0)  # one row
 
 
+def test_shipped_two_pixel_table_is_the_fit_it_tabulates():
+    """The table read from the package is the fit of its ratios (regenerate it with ``_write_two_pixel_table``)."""
+    from waders.ana.clusters import profiles
+
+    shipped = profiles._two_pixel_table()
+    computed = profiles._compute_two_pixel_table()
+    assert all(a.shape == (profiles.TABLE_POINTS - 2,) for a in shipped)
+    np.testing.assert_array_equal(shipped[0], computed[0])
+    for got, want in zip(shipped[1:], computed[1:], strict=True):
+        # the degenerate fit's stop may move with the platform's rounding (module docstring)
+        assert np.percentile(np.abs(got - want), 99) < 1e-3
+        assert np.abs(got - want).max() < 0.05
+
+
 def test_fits_stop_early_only_once_converged(monkeypatch):
     """Stopping a fit when its steps fall below the tolerance moves no result by more than a few tolerances."""
     from waders.ana.clusters import profiles
