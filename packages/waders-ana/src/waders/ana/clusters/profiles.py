@@ -421,4 +421,3 @@ def _projection(
     with np.errstate(invalid="ignore", divide="ignore"):
         weights = np.where(qmax[groups.index] != 0, energy / qmax[groups.index], 0.0)
     return np.bincount(bin_of_pixel, weights=weights, minlength=int(nbins.sum())), nbins, low
-
