@@ -129,6 +129,24 @@ def test_two_pixel_wide_clusters_are_read_from_the_table_of_their_fit():
     assert np.all(tabulated["fSTD_Y"] == 0)  # one row
 
 
+def test_step_scale_lands_on_the_limit_of_a_linearly_converging_iteration():
+    """Aitken's factor: for x[k+1] - x* = r (x[k] - x*), the scaled step goes to x* (within the factor's bounds)."""
+    from waders.ana.clusters import profiles
+
+    x_star = np.array([[2.0, 1.5, 0.8]])
+    for rate in (-0.6, -0.3, 0.2, 0.45):  # overshooting (alternating) and creeping iterations
+        x0 = np.array([[3.0, 1.0, 1.2]])
+        previous = (rate - 1.0) * (x0 - x_star)  # the plain Gauss-Newton step from x0, taken with factor 1
+        x1 = x0 + previous
+        step = (rate - 1.0) * (x1 - x_star)  # the next plain step
+        scale = profiles._step_scale(step, previous, np.ones(1))
+        np.testing.assert_allclose(scale, 1.0 / (1.0 - rate))
+        np.testing.assert_allclose(x1 + step * scale[:, None], x_star)
+    # no previous step: 1; a steep creep is capped
+    assert profiles._step_scale(np.ones((1, 3)), np.zeros((1, 3)), np.ones(1))[0] == 1.0
+    assert profiles._step_scale(0.9 * np.ones((1, 3)), np.ones((1, 3)), np.ones(1))[0] == profiles.STEP_SCALE_MAX
+
+
 def test_shipped_two_pixel_table_is_the_fit_it_tabulates():
     """The table read from the package is the fit of its ratios (regenerate it with ``_write_two_pixel_table``)."""
     from waders.ana.clusters import profiles
