@@ -20,7 +20,7 @@ import uproot
 __all__ = ["PARALLEL_MIN_BYTES", "ParallelZSTD"]
 
 #: Blocks smaller than this are compressed as one frame (halves of small blocks gain nothing).
-PARALLEL_MIN_BYTES = 1 << 20
+PARALLEL_MIN_BYTES = 256 << 10
 
 _pool: ThreadPoolExecutor | None = None
 
