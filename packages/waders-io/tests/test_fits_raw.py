@@ -136,7 +136,7 @@ def test_reduce_skips_reads_bounded_row_blocks(tmp_path, monkeypatch):
     image, _ = make_raw_image(amplifiers=("L", "U"), nrows=40, ncols=20, nskips=25, seed=7)
     lazy = read_image(write_raw_image(tmp_path / "r.fits", image, dtype="float64"), lazy=True)
     calls: list[tuple[int, int]] = []
-    for method in ("rows", "stored_rows"):
+    for method in ("rows", "stored_rows", "mapped_rows"):
         original = getattr(RowSource, method)
 
         def spy(self, start, stop, _original=original, **options):
@@ -231,3 +231,32 @@ def test_stored_rows_into_a_buffer_and_a_file_cut_after_opening(tmp_path):
     path.write_bytes(path.read_bytes()[: offset + 6 * source.shape[1] * np.dtype(dtype).itemsize])
     with pytest.raises(InputFileError, match="truncated"):
         source.stored_rows(4, 8, out=buffer)
+
+
+def test_mapped_rows_share_the_file_pages_and_a_file_cut_after_opening(tmp_path):
+    image, _ = make_raw_image(nrows=10, nskips=4, seed=9)
+    path = write_raw_image(tmp_path / "r.fits", image, dtype="float32")
+    source = read_image(path, lazy=True)["L"].raw.source
+    offset, dtype, _, _ = source.memmap_info
+    rows = source.mapped_rows(2, 5)
+    assert not rows.flags.owndata and not rows.flags.writeable  # the file's pages, read-only
+    assert np.array_equal(rows, source.stored_rows(2, 5))
+    del rows
+    path.write_bytes(path.read_bytes()[: offset + 6 * source.shape[1] * np.dtype(dtype).itemsize])
+    with pytest.raises(InputFileError, match="truncated"):  # found before mapping: no SIGBUS
+        source.mapped_rows(4, 8)
+
+
+def test_reduce_skips_gives_the_same_means_from_mapped_and_read_rows(tmp_path, monkeypatch):
+    from waders.io import reduce as reduce_module
+
+    image, _ = make_raw_image(amplifiers=("L", "U"), nrows=30, ncols=20, nskips=25, seed=5)
+    lazy = read_image(write_raw_image(tmp_path / "r.fits", image, dtype="float32"), lazy=True)
+    block_bytes = 4 * 2 * 20 * 25 * 8
+    mapped = reduce_skips(lazy, ["mean", "std"], block_bytes=block_bytes)
+    monkeypatch.setattr(reduce_module, "MAP_ROWS", False)
+    read = reduce_skips(lazy, ["mean", "std"], block_bytes=block_bytes)
+    for name in ("L", "U"):
+        for function in ("mean", "std"):
+            np.testing.assert_array_equal(mapped[name][function], read[name][function])
+        np.testing.assert_allclose(mapped[name]["mean"], image[name].raw.mean(axis=2), rtol=1e-6)

@@ -13,6 +13,8 @@ memory are reduced block by block (see :mod:`waders.io.reduce`).
 
 from __future__ import annotations
 
+import mmap
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,13 @@ import numpy as np
 from waders.core.errors import InputFileError
 
 __all__ = ["FitsRawSamples", "RowSource", "leach_correct_rows"]
+
+#: Read-only shared mapping; on Linux its page table is filled at once (MAP_POPULATE) rather than page by page.
+_MAP_OPTIONS: dict[str, int] = (
+    {"flags": mmap.MAP_SHARED | mmap.MAP_POPULATE, "prot": mmap.PROT_READ}
+    if hasattr(mmap, "MAP_POPULATE")
+    else {"access": mmap.ACCESS_READ}
+)
 
 
 class RowSource:
@@ -96,6 +105,37 @@ class RowSource:
         if check and raw.dtype.kind == "f":
             self.check_finite(raw, start, stop)
         return raw.reshape(stop - start, row_items)
+
+    def mapped_rows(self, start: int, stop: int, *, check: bool = True) -> np.ndarray:
+        """Rows [start, stop) in the file's own type, mapped from the file (only when :attr:`plain`): no copy.
+
+        The array reads the file's pages (from the page cache) where it lies: nothing is copied
+        into the process, and the pages leave the process's memory when the array and its views
+        are dropped (peak memory follows the blocks in use, not the file).  The file must keep its
+        size while the array is used.  ``check`` as in :meth:`stored_rows`.  Where the file system
+        cannot map files, the rows are read (:meth:`stored_rows`).
+
+        Raises
+        ------
+        InputFileError
+            If the file ends before the rows.
+        """
+        offset, dtype, _, _ = self.memmap_info  # type: ignore[misc]
+        item = np.dtype(dtype)
+        row_bytes = self.shape[1] * item.itemsize
+        first, length = offset + start * row_bytes, (stop - start) * row_bytes
+        base = first - first % mmap.ALLOCATIONGRANULARITY
+        with self.path.open("rb") as handle:
+            if os.fstat(handle.fileno()).st_size < first + length:
+                raise InputFileError(f"{self.path}: truncated FITS file (rows {start}..{stop} missing)")
+            try:
+                mapping = mmap.mmap(handle.fileno(), first - base + length, offset=base, **_MAP_OPTIONS)
+            except (OSError, ValueError):  # a file system that cannot map files: read them
+                return self.stored_rows(start, stop, check=check)
+        raw = np.frombuffer(mapping, dtype=item, count=length // item.itemsize, offset=first - base)
+        if check and raw.dtype.kind == "f":
+            self.check_finite(raw, start, stop)
+        return raw.reshape(stop - start, self.shape[1])
 
     def check_finite(self, block: np.ndarray, start: int, stop: int) -> None:
         """Raw samples are DAQ readings: an infinite or NaN one means a corrupt file.
