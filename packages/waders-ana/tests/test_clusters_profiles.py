@@ -133,18 +133,18 @@ def test_step_scale_lands_on_the_limit_of_a_linearly_converging_iteration():
     """Aitken's factor: for x[k+1] - x* = r (x[k] - x*), the scaled step goes to x* (within the factor's bounds)."""
     from waders.ana.clusters import profiles
 
-    x_star = np.array([[2.0, 1.5, 0.8]])
+    x_star = np.array([[2.0], [1.5], [0.8]])  # (parameters, clusters)
     for rate in (-0.6, -0.3, 0.2, 0.45):  # overshooting (alternating) and creeping iterations
-        x0 = np.array([[3.0, 1.0, 1.2]])
+        x0 = np.array([[3.0], [1.0], [1.2]])
         previous = (rate - 1.0) * (x0 - x_star)  # the plain Gauss-Newton step from x0, taken with factor 1
         x1 = x0 + previous
         step = (rate - 1.0) * (x1 - x_star)  # the next plain step
         scale = profiles._step_scale(step, previous, np.ones(1))
         np.testing.assert_allclose(scale, 1.0 / (1.0 - rate))
-        np.testing.assert_allclose(x1 + step * scale[:, None], x_star)
+        np.testing.assert_allclose(x1 + step * scale, x_star)
     # no previous step: 1; a steep creep is capped
-    assert profiles._step_scale(np.ones((1, 3)), np.zeros((1, 3)), np.ones(1))[0] == 1.0
-    assert profiles._step_scale(0.9 * np.ones((1, 3)), np.ones((1, 3)), np.ones(1))[0] == profiles.STEP_SCALE_MAX
+    assert profiles._step_scale(np.ones((3, 1)), np.zeros((3, 1)), np.ones(1))[0] == 1.0
+    assert profiles._step_scale(0.9 * np.ones((3, 1)), np.ones((3, 1)), np.ones(1))[0] == profiles.STEP_SCALE_MAX
 
 
 def test_shipped_two_pixel_table_is_the_fit_it_tabulates():

@@ -31,8 +31,6 @@ clouds); a cluster one pixel wide along A has ``fSTD_A = 0`` (the fit's limit).
 from __future__ import annotations
 
 import functools
-import os
-from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
 from pathlib import Path
 
@@ -60,8 +58,6 @@ STEP_SCALE_MIN, STEP_SCALE_MAX = 0.5, 2.0
 CHUNK_CLUSTERS = 8192
 #: Histograms of up to this many bins are fitted in groups of equal size; wider ones are padded to a power of two.
 _EXACT_BINS = 8
-#: Threads fitting chunks at once (two: about 20% faster than one on two processors; more add little).
-FIT_THREADS = min(2, os.cpu_count() or 1)
 #: (row, column) of the upper triangle of the 3x3 normal matrix, row by row, and the diagonal among them.
 _UPPER = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
 _DIAGONAL = (0, 3, 5)
@@ -76,27 +72,28 @@ def _bucket(nbins: np.ndarray) -> np.ndarray:
 def _model(
     edges: np.ndarray, amp: np.ndarray, mu: np.ndarray, sigma: np.ndarray, mask: np.ndarray | None
 ) -> tuple[np.ndarray, ...]:
-    """Pixel-integrated Gaussian in every bin and its derivatives (arrays ``(clusters, bins)``).
+    """Pixel-integrated Gaussian in every bin and its derivatives (arrays ``(bins, clusters)``).
 
-    ``edges`` are the ``bins + 1`` bin edges of every cluster (one row per cluster); ``mask``
+    ``edges`` are the ``bins + 1`` bin edges of every cluster (one column per cluster); ``mask``
     (or None) is False on the bins that only pad a histogram to the width of its group (model and
     derivatives 0 there).  Written with in-place operations (fewer temporary arrays); the numbers
     are those of ``amp * frac, frac, amp * (p0 - p1) / sigma, amp * (p0 * u0 - p1 * u1) / sigma``.
+    Clusters run along the rows (the last axis): sums over bins add whole rows, which is about
+    ten times faster than summing the few bins of every cluster.
     """
-    u = edges - mu[:, None]
-    u /= sigma[:, None]
+    u = edges - mu
+    u /= sigma
     cdf = special.ndtr(u)
     density = -0.5 * u
     density *= u
     np.exp(density, out=density)
     density /= _SQRT_2PI
-    frac = cdf[:, 1:] - cdf[:, :-1]
-    amp, sigma = amp[:, None], sigma[:, None]
-    d_mu = density[:, :-1] - density[:, 1:]
+    frac = cdf[1:] - cdf[:-1]
+    d_mu = density[:-1] - density[1:]
     d_mu *= amp
     d_mu /= sigma
-    d_sigma = density[:, :-1] * u[:, :-1]
-    d_sigma -= density[:, 1:] * u[:, 1:]
+    d_sigma = density[:-1] * u[:-1]
+    d_sigma -= density[1:] * u[1:]
     d_sigma *= amp
     d_sigma /= sigma
     out = (amp * frac, frac, d_mu, d_sigma)
@@ -107,7 +104,7 @@ def _model(
 
 
 def _solve(sums: tuple[np.ndarray, ...], gradient: tuple[np.ndarray, ...]) -> np.ndarray:
-    """Steps of the symmetric 3x3 normal equations of every cluster (closed form); the pseudo-inverse where singular.
+    """Steps ``(3, clusters)`` of the symmetric 3x3 normal equations (closed form; pseudo-inverse where singular).
 
     ``sums`` are the matrix entries (a, b, c, d, e, f) of ``[[a, b, c], [b, d, e], [c, e, f]]`` per cluster and
     ``gradient`` the right-hand sides.  The adjugate formula costs a few array operations for all clusters at once
@@ -120,16 +117,16 @@ def _solve(sums: tuple[np.ndarray, ...], gradient: tuple[np.ndarray, ...]) -> np
         c00, c01, c02 = d * f - e * e, c * e - b * f, b * e - c * d
         c11, c12, c22 = a * f - c * c, b * c - a * e, a * d - b * b
         det = a * c00 + b * c01 + c * c02
-        step = np.empty((a.size, 3))
-        step[:, 0] = c00 * g0 + c01 * g1 + c02 * g2
-        step[:, 1] = c01 * g0 + c11 * g1 + c12 * g2
-        step[:, 2] = c02 * g0 + c12 * g1 + c22 * g2
-        step /= det[:, None]
+        step = np.empty((3, a.size))
+        step[0] = c00 * g0 + c01 * g1 + c02 * g2
+        step[1] = c01 * g0 + c11 * g1 + c12 * g2
+        step[2] = c02 * g0 + c12 * g1 + c22 * g2
+        step /= det
     singular = det == 0
     if singular.any():
         matrix = np.stack([a, b, c, b, d, e, c, e, f], axis=1)[singular].reshape(-1, 3, 3)
         rhs = np.stack(gradient, axis=1)[singular]
-        step[singular] = (np.linalg.pinv(matrix) @ rhs[..., None])[..., 0]
+        step[:, singular] = (np.linalg.pinv(matrix) @ rhs[..., None])[..., 0].T
     return step
 
 
@@ -140,9 +137,9 @@ def _fit(
 
     ``h`` holds the histograms one after the other (``nbins`` bins each, the first centred on
     ``low - 1``).  Clusters with the same number of bins (see :func:`_bucket`) are fitted
-    together on dense ``(clusters, bins)`` arrays, in chunks of :data:`CHUNK_CLUSTERS`; each fit
+    together on dense ``(bins, clusters)`` arrays, in chunks of :data:`CHUNK_CLUSTERS`; each fit
     is independent of the others and its sums run over its bins in order, so no number depends
-    on the grouping or the chunks.  :data:`FIT_THREADS` chunks are fitted at once.
+    on the grouping or the chunks.
     """
     n = low.size
     mu, sigma = np.empty(n), np.empty(n)
@@ -155,22 +152,17 @@ def _fit(
             tasks.append((int(bins), members[lo : lo + CHUNK_CLUSTERS]))
 
     def fit(bins: int, members: np.ndarray) -> None:
-        j = np.arange(bins)
-        real = j < nbins[members, None]
-        contents = np.where(real, h[np.minimum(first[members, None] + j, h.size - 1)], 0.0)
-        edges = (low[members, None] - 1.5) + np.arange(bins + 1, dtype=np.float64)
+        j = np.arange(bins)[:, None]
+        real = j < nbins[members]
+        contents = np.where(real, h[np.minimum(first[members] + j, h.size - 1)], 0.0)
+        edges = (low[members] - 1.5) + np.arange(bins + 1, dtype=np.float64)[:, None]
         mu[members], sigma[members] = _fit_chunk(
             edges, contents, None if real.all() else real, tuple(s[members] for s in start),
             tuple(b[members] for b in bounds),
         )  # fmt: skip
 
-    if len(tasks) == 1 or FIT_THREADS == 1:
-        for task in tasks:
-            fit(*task)
-        return mu, sigma
-    with ThreadPoolExecutor(max_workers=FIT_THREADS, thread_name_prefix="waders-fit") as pool:
-        for done in [pool.submit(fit, *task) for task in tasks]:  # numpy and scipy release the GIL in array operations
-            done.result()
+    for task in tasks:  # in one thread: the array operations are short, a second thread only waits for the GIL
+        fit(*task)
     return mu, sigma
 
 
@@ -182,7 +174,7 @@ def _fit_chunk(
     bounds: tuple[np.ndarray, ...],
     tolerance: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fit the histograms ``h`` (``(clusters, bins)``, edges ``edges``, padding ``mask``); return (mean, sigma).
+    """Fit the histograms ``h`` (``(bins, clusters)``, edges ``edges``, padding ``mask``); return (mean, sigma).
 
     At most :data:`_ITERATIONS` iterations; a cluster stops earlier once an accepted step moves its
     mean and sigma by less than ``tolerance`` pixels (default :data:`TOLERANCE`) and its amplitude
@@ -198,10 +190,10 @@ def _fit_chunk(
     amp, mu, sigma = (np.array(s, dtype=np.float64) for s in start)
     low, high = bounds
     damping = np.full(n, 1e-3)
-    previous, previous_scale = np.zeros((n, 3)), np.ones(n)  # the last step (0: none) and its length factor
+    previous, previous_scale = np.zeros((3, n)), np.ones(n)  # the last step (0: none) and its length factor
 
     def chi2(model: np.ndarray) -> np.ndarray:
-        return ((h - model) ** 2).sum(axis=1)
+        return ((h - model) ** 2).sum(axis=0)
 
     model, d_amp, d_mu, d_sigma = _model(edges, amp, mu, sigma, mask)
     current = chi2(model)
@@ -209,21 +201,21 @@ def _fit_chunk(
     for _ in range(_ITERATIONS):
         residual = h - model
         jac = (d_amp, d_mu, d_sigma)
-        gradient = tuple((jac[i] * residual).sum(axis=1) for i in range(3))
-        sums = [(jac[i] * jac[j]).sum(axis=1) for i, j in _UPPER]
+        gradient = tuple((jac[i] * residual).sum(axis=0) for i in range(3))
+        sums = [(jac[i] * jac[j]).sum(axis=0) for i, j in _UPPER]
         for k in _DIAGONAL:  # Levenberg-Marquardt damping of the diagonal
             sums[k] = sums[k] + damping * np.maximum(sums[k], 1e-12)
         step = np.nan_to_num(_solve(tuple(sums), gradient))
         scale = _step_scale(step, previous, previous_scale)
         previous, previous_scale = step, scale
-        step = step * scale[:, None]
-        new_amp = np.maximum(amp + step[:, 0], 0.0)
-        new_mu = np.clip(mu + step[:, 1], low, high)
-        new_sigma = np.maximum(sigma + step[:, 2], _SIGMA_MIN)
+        step = step * scale
+        new_amp = np.maximum(amp + step[0], 0.0)
+        new_mu = np.clip(mu + step[1], low, high)
+        new_sigma = np.maximum(sigma + step[2], _SIGMA_MIN)
         trial_model = _model(edges, new_amp, new_mu, new_sigma, mask)
         trial = chi2(trial_model[0])
         better = (trial <= current) & ~stopped  # a stopped cluster keeps its parameters until it is dropped
-        previous = np.where(better[:, None], previous, 0.0)  # a rejected step tells nothing about the next one
+        previous = np.where(better, previous, 0.0)  # a rejected step tells nothing about the next one
         converged = better & (np.abs(new_mu - mu) < tolerance) & (np.abs(new_sigma - sigma) < tolerance)
         converged &= np.abs(new_amp - amp) < tolerance * amp
         amp = np.where(better, new_amp, amp)
@@ -233,18 +225,20 @@ def _fit_chunk(
         damping = np.where(stopped, damping, np.where(better, damping / 3.0, damping * 10.0))
         stopped |= converged | (damping > 1e12)  # converged, or no step improves the fit any more
         for kept, new in zip((model, *jac), trial_model, strict=True):
-            np.copyto(kept, new, where=better[:, None])
+            np.copyto(kept, new, where=better)
         d_amp, d_mu, d_sigma = jac
         if np.count_nonzero(stopped) * 4 >= stopped.size:  # drop the stopped clusters from the arrays
             mu_out[active[stopped]], sigma_out[active[stopped]] = mu[stopped], sigma[stopped]
             keep = ~stopped
             if not keep.any():
                 return mu_out, sigma_out
-            active, amp, mu, sigma, low, high, damping, current, previous, previous_scale = (
-                a[keep] for a in (active, amp, mu, sigma, low, high, damping, current, previous, previous_scale)
+            active, amp, mu, sigma, low, high, damping, current, previous_scale = (
+                a[keep] for a in (active, amp, mu, sigma, low, high, damping, current, previous_scale)
             )
-            edges, h, model, d_amp, d_mu, d_sigma = (a[keep] for a in (edges, h, model, d_amp, d_mu, d_sigma))
-            mask = None if mask is None else mask[keep]
+            edges, h, model, d_amp, d_mu, d_sigma, previous = (
+                a[:, keep] for a in (edges, h, model, d_amp, d_mu, d_sigma, previous)
+            )
+            mask = None if mask is None else mask[:, keep]
             stopped = np.zeros(active.size, dtype=bool)
     mu_out[active], sigma_out[active] = mu, sigma
     return mu_out, sigma_out
@@ -263,7 +257,7 @@ def _step_scale(step: np.ndarray, previous: np.ndarray, previous_scale: np.ndarr
     the fit.  It halves the iterations of the fits of a noisy image.
     """
     with np.errstate(all="ignore"):
-        ratio = (step * previous).sum(axis=1) / (previous * previous).sum(axis=1)
+        ratio = (step * previous).sum(axis=0) / (previous * previous).sum(axis=0)
         rate = 1.0 + (ratio - 1.0) / previous_scale
         scale = np.clip(1.0 / (1.0 - rate), STEP_SCALE_MIN, STEP_SCALE_MAX)
     return np.where(np.isfinite(scale), scale, 1.0)
