@@ -147,6 +147,26 @@ def test_step_scale_lands_on_the_limit_of_a_linearly_converging_iteration():
     assert profiles._step_scale(0.9 * np.ones((3, 1)), np.ones((3, 1)), np.ones(1))[0] == profiles.STEP_SCALE_MAX
 
 
+def test_a_peaked_profile_is_not_fitted_into_the_one_pixel_limit():
+    """A DAMIC-M cluster projection: a long step used to shrink sigma to the one-pixel limit, a worse fit it kept."""
+    from scipy import special
+
+    from waders.ana.clusters import profiles
+
+    h = np.array([0.0, 0.2, 1.51, 1.0, 1.34, 2.75, 13.49, 1.67, 0.72, 0.47, 0.73, 0.0])
+    low = np.array([100])
+    mu, sigma = profiles._fit_all(h, np.array([h.size]), low)
+
+    def chi2(mu: float, sigma: float) -> float:  # with the best amplitude for (mu, sigma)
+        centres = low[0] - 1 + np.arange(h.size)
+        f = special.ndtr((centres + 0.5 - mu) / sigma) - special.ndtr((centres - 0.5 - mu) / sigma)
+        return float(((h - (h @ f) / (f @ f) * f) ** 2).sum())
+
+    assert 0.3 < sigma[0] < 0.6
+    assert mu[0] == pytest.approx(low[0] + 5, abs=0.2)  # the 13.49 pixel
+    assert chi2(mu[0], sigma[0]) < 0.5 * chi2(low[0] + 5, profiles._SIGMA_MIN)
+
+
 def test_shipped_two_pixel_table_is_the_fit_it_tabulates():
     """The table read from the package is the fit of its ratios (regenerate it with ``_write_two_pixel_table``)."""
     from waders.ana.clusters import profiles
