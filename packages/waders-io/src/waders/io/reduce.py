@@ -1,15 +1,15 @@
 """Reduce raw samples over skips, by row blocks, with bounded memory.
 
-:func:`reduce_skips` computes, for every amplifier of an image, per-pixel statistics
-over a range of skips (mean, std, median or any numpy reduction with an ``axis``
-argument).  It reads the raw rows of each HDU once per block for all the
-amplifiers it holds, so peak memory is two row blocks whatever the number of skips
-or the size of the file: the next block is read (in a thread) while the current one
-is reduced.  Rows stored as they are used (no scaling, no correction) are mapped from the
-file rather than read (:meth:`~waders.io.fits.raw.RowSource.mapped_rows`): the reduction
-runs on the page cache, with no copy.  When a reduction that propagates non-finite values (mean, sum, std, var)
-covers every sample of the rows, corrupt (inf/NaN) samples are found in its result
-instead of by a second pass over the samples.
+:func:`reduce_skips` computes, for every amplifier of an image, per-pixel statistics over
+a range of skips (mean, std, median or any numpy reduction with an ``axis`` argument). It
+reads the raw rows of each HDU once per block for all the amplifiers it holds, so peak
+memory is two row blocks whatever the number of skips or the size of the file: the next
+block is read (in a thread) while the current one is reduced. Rows stored as they are used
+(no scaling, no correction) are mapped from the file rather than read
+(:meth:`~waders.io.fits.raw.RowSource.mapped_rows`): the reduction runs on the page cache,
+with no copy. When a reduction that propagates non-finite values (mean, sum, std, var)
+covers every sample of the rows, corrupt (inf/NaN) samples are found in its result instead
+of by a second pass over the samples.
 """
 
 from __future__ import annotations

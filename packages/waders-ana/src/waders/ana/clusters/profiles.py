@@ -388,7 +388,7 @@ def fitted_profiles(
         return dict.fromkeys(names, empty), dict.fromkeys(lists, (empty, none))
     qmax = groups.max(energy)
     histograms = {name: _projection(groups, coord, energy, qmax) for name, coord in coords.items()}
-    # both axes are fitted in one call: their chunks of equal widths run on the fit threads at once
+    # both axes are fitted in one call: fewer, larger array operations
     h, nbins, low = (np.concatenate([p[i] for p in histograms.values()]) for i in range(3))
     mu, sigma = _fitted(h, nbins, low)
     scalars: dict[str, np.ndarray] = {}
