@@ -100,11 +100,7 @@ class RowSource:
             else:
                 raw = out[:count]
                 raw = raw[: handle.readinto(raw.view(np.uint8)) // item.itemsize]
-        if raw.size != count:
-            raise InputFileError(f"{self.path}: truncated FITS file (rows {start}..{stop} missing)")
-        if check and raw.dtype.kind == "f":
-            self.check_finite(raw, start, stop)
-        return raw.reshape(stop - start, row_items)
+        return self._checked_rows(raw, start, stop, check=check)
 
     def mapped_rows(self, start: int, stop: int, *, check: bool = True) -> np.ndarray:
         """Rows [start, stop) in the file's own type, mapped from the file (only when :attr:`plain`): no copy.
@@ -126,16 +122,25 @@ class RowSource:
         first, length = offset + start * row_bytes, (stop - start) * row_bytes
         base = first - first % mmap.ALLOCATIONGRANULARITY
         with self.path.open("rb") as handle:
-            if os.fstat(handle.fileno()).st_size < first + length:
-                raise InputFileError(f"{self.path}: truncated FITS file (rows {start}..{stop} missing)")
+            if os.fstat(handle.fileno()).st_size < first + length:  # mapping past the end would be SIGBUS
+                raise self._truncated(start, stop)
             try:
                 mapping = mmap.mmap(handle.fileno(), first - base + length, offset=base, **_MAP_OPTIONS)
             except (OSError, ValueError):  # a file system that cannot map files: read them
                 return self.stored_rows(start, stop, check=check)
         raw = np.frombuffer(mapping, dtype=item, count=length // item.itemsize, offset=first - base)
+        return self._checked_rows(raw, start, stop, check=check)
+
+    def _checked_rows(self, raw: np.ndarray, start: int, stop: int, *, check: bool) -> np.ndarray:
+        """``raw`` (the flat samples of rows [start, stop)) as rows, after the truncation and finiteness checks."""
+        if raw.size != (stop - start) * self.shape[1]:
+            raise self._truncated(start, stop)
         if check and raw.dtype.kind == "f":
             self.check_finite(raw, start, stop)
         return raw.reshape(stop - start, self.shape[1])
+
+    def _truncated(self, start: int, stop: int) -> InputFileError:
+        return InputFileError(f"{self.path}: truncated FITS file (rows {start}..{stop} missing)")
 
     def check_finite(self, block: np.ndarray, start: int, stop: int) -> None:
         """Raw samples are DAQ readings: an infinite or NaN one means a corrupt file.
