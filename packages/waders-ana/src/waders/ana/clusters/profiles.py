@@ -148,11 +148,6 @@ def _fit(
     mu, sigma = np.empty(n), np.empty(n)
     first = np.concatenate([[0], np.cumsum(nbins)[:-1]])
     width = _bucket(nbins)
-    tasks = []
-    for bins in np.unique(width):
-        members = np.flatnonzero(width == bins)
-        for lo in range(0, members.size, CHUNK_CLUSTERS):
-            tasks.append((int(bins), members[lo : lo + CHUNK_CLUSTERS]))
 
     def fit(bins: int, members: np.ndarray) -> None:
         j = np.arange(bins)[:, None]
@@ -164,8 +159,10 @@ def _fit(
             tuple(b[members] for b in bounds),
         )  # fmt: skip
 
-    for task in tasks:  # in one thread: the array operations are short, a second thread only waits for the GIL
-        fit(*task)
+    for bins in np.unique(width):  # in one thread: the array operations are short, a second one waits for the GIL
+        members = np.flatnonzero(width == bins)
+        for lo in range(0, members.size, CHUNK_CLUSTERS):
+            fit(int(bins), members[lo : lo + CHUNK_CLUSTERS])
     return mu, sigma
 
 
